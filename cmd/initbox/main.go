@@ -1,0 +1,82 @@
+//go:build linux
+
+// Command initbox is a PID 1 for containers: a drop-in for tini that reaps
+// zombies, forwards signals and passes the exit status on. See the README
+// and shared/DESIGN.md for the modes it grows into.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/initbox/initbox"
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/pid1"
+	"github.com/initbox/initbox/reaper"
+	"github.com/initbox/initbox/signals"
+)
+
+// Set by the Makefile with -ldflags -X.
+var (
+	version = "0.1.0-dev"
+	commit  = "unknown"
+)
+
+func main() {
+	// Signals first, then the reaper: a Go PID 1 without handlers exits on
+	// the first SIGTERM (DESIGN: "PID 1 never dies by accident"), and both
+	// must be in place before anything forks.
+	in := signals.Notify()
+	r := reaper.New(reaper.Options{})
+	os.Exit(run(os.Args, in, r))
+}
+
+func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
+	name := filepath.Base(argv[0])
+	args := argv[1:]
+	tiniOnly := name == "tini" || name == "docker-init"
+	if !tiniOnly && len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Printf("initbox %s (git %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return 0
+		}
+	}
+
+	opts, err := parseTini(args, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprint(os.Stderr, usage(name))
+		return 2
+	}
+	switch {
+	case opts.help:
+		fmt.Print(usage(name))
+		return 0
+	case opts.version:
+		// The only form `docker info` parses for its init binary.
+		fmt.Printf("tini version %s_initbox - git.%s\n", version, commit)
+		return 0
+	case opts.license:
+		fmt.Print(initbox.License)
+		return 0
+	case len(opts.argv) == 0:
+		fmt.Fprintf(os.Stderr, "%s: no program to run\n", name)
+		fmt.Fprint(os.Stderr, usage(name))
+		return 2
+	}
+	log := logging.Stderr(opts.logFormat, logging.VerbosityLevel(opts.verbosity))
+	return pid1.Run(pid1.Config{
+		Argv:        opts.argv,
+		Env:         os.Environ(),
+		Subreaper:   opts.subreaper,
+		Group:       opts.group,
+		ZeroCodes:   opts.zeroCodes,
+		ParentDeath: opts.parentDeath,
+		WarnOnReap:  opts.warnOnReap,
+		Grace:       opts.grace,
+		Log:         log,
+	}, in, r)
+}

@@ -1,0 +1,270 @@
+//go:build linux
+
+// Package pid1 runs one program under initbox as tini does: it starts the
+// program in its own process group, hands it the terminal, forwards signals,
+// reaps every zombie, and returns the program's exit status.
+//
+// Beyond tini, a grace period (Config.Grace) stops what the program left
+// behind in order: SIGTERM to every remaining descendant, SIGKILL to what is
+// still there when the period ends (krallin/tini#180, #236; Yelp/dumb-init#80,
+// #212).
+package pid1
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/reaper"
+	"github.com/initbox/initbox/signals"
+)
+
+// Exit statuses initbox returns for itself, following the shell.
+const (
+	ExitFailure    = 1   // initbox could not start the program for a reason of its own
+	ExitCannotExec = 126 // the program exists but cannot be executed
+	ExitNotFound   = 127 // the program was not found
+)
+
+// Config describes one run.
+type Config struct {
+	// Argv is the program and its arguments; Argv[0] is looked up in PATH
+	// when it holds no slash.
+	Argv []string
+	// Env is the program's environment.
+	Env []string
+	// Subreaper registers initbox as a child subreaper (-s).
+	Subreaper bool
+	// Group forwards signals to the program's process group (-g).
+	Group bool
+	// ZeroCodes are exit codes reported as 0 (-e).
+	ZeroCodes []int
+	// ParentDeath, when not 0, is the signal initbox asks to receive when
+	// its parent dies (-p); like any signal, it is then forwarded.
+	ParentDeath syscall.Signal
+	// WarnOnReap logs each orphan reaped, as tini's -w does.
+	WarnOnReap bool
+	// Grace, when positive, is how long the processes left behind after
+	// the program exits get between SIGTERM and SIGKILL (--grace).
+	Grace time.Duration
+	// Log receives initbox's own lines; nil discards them.
+	Log *logging.Logger
+}
+
+// ErrNotFound and ErrCannotExec classify why the program did not start.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrCannotExec = errors.New("cannot execute")
+)
+
+// Run starts cfg.Argv as the only child and returns the status initbox
+// should exit with. The intake must have been started before anything else
+// (signals.Notify), and r must be the process's reaper.
+func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
+	log := cfg.Log
+	self := os.Getpid()
+
+	if cfg.ParentDeath != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.ParentDeath), 0, 0, 0); err != nil {
+			log.Error("cannot set the parent-death signal", logging.Err(os.NewSyscallError("prctl(PR_SET_PDEATHSIG)", err)))
+			return ExitFailure
+		}
+	}
+	subreaper := false
+	if cfg.Subreaper {
+		if err := reaper.SetSubreaper(); err != nil {
+			log.Error("cannot register as a child subreaper", logging.Err(err))
+			return ExitFailure
+		}
+		subreaper = true
+	} else if self != 1 {
+		subreaper, _ = reaper.IsSubreaper()
+	}
+	if self != 1 && !subreaper {
+		// tini's text, word for word, since users and scripts search for it.
+		log.Warn("Tini is not running as PID 1 and isn't registered as a child subreaper.\n" +
+			"Zombie processes will not be re-parented to Tini, so zombie reaping won't work.\n" +
+			"To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register Tini as a child subreaper, or run Tini as PID 1.")
+	}
+
+	if cfg.WarnOnReap {
+		r.SetOrphan(func(e reaper.Exit) {
+			log.Warn(fmt.Sprintf("Reaped zombie process with pid=%d", e.Pid))
+		})
+	}
+	pid, exited, err := start(cfg, in, r)
+	if err != nil {
+		log.Error(err.Error())
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return ExitNotFound
+		case errors.Is(err, ErrCannotExec):
+			return ExitCannotExec
+		}
+		return ExitFailure
+	}
+	log.Info("started", logging.Int("pid", pid), logging.Strings("argv", cfg.Argv))
+	// The init holds no directory busy; the program keeps its own
+	// (openSUSE/catatonit#28).
+	_ = os.Chdir("/")
+
+	var e reaper.Exit
+wait:
+	for {
+		select {
+		case sig := <-in.C:
+			forward(log, r, pid, cfg.Group, sig.(syscall.Signal))
+		case e = <-exited:
+			break wait
+		}
+	}
+	code := e.Code()
+	log.Info("program exited", logging.Int("pid", pid), logging.String("status", e.String()))
+	for _, z := range cfg.ZeroCodes {
+		if code == z {
+			code = 0
+			break
+		}
+	}
+	if cfg.Grace > 0 && (self == 1 || subreaper) {
+		stopRemaining(log, in, r, cfg.Grace, self == 1)
+	}
+	return code
+}
+
+func forward(log *logging.Logger, r *reaper.Reaper, pid int, group bool, sig syscall.Signal) {
+	if a := signals.Classify(sig); a != signals.Forward {
+		log.Debug("not forwarded", logging.String("signal", signals.Name(sig)), logging.Stringer("action", a))
+		return
+	}
+	var err error
+	if group {
+		// The group outlives its leader while members remain, and its id
+		// cannot be reused as a pid meanwhile, so no reaper check is needed.
+		if err = unix.Kill(-pid, sig); err == unix.ESRCH {
+			err = os.ErrProcessDone
+		}
+	} else {
+		err = r.Signal(pid, sig)
+	}
+	switch {
+	case errors.Is(err, os.ErrProcessDone):
+		log.Debug("child was dead when forwarding signal", logging.String("signal", signals.Name(sig)))
+	case err != nil:
+		log.Warn("cannot forward signal", logging.String("signal", signals.Name(sig)), logging.Err(err))
+	default:
+		log.Debug("forwarded", logging.String("signal", signals.Name(sig)), logging.Int("pid", pid))
+	}
+}
+
+func start(cfg Config, in *signals.Intake, r *reaper.Reaper) (int, <-chan reaper.Exit, error) {
+	if len(cfg.Argv) == 0 {
+		return 0, nil, errors.New("no program to run")
+	}
+	name := cfg.Argv[0]
+	path, err := lookPath(name, cfg.Env)
+	if err != nil {
+		return 0, nil, fmt.Errorf("exec %s failed: %w", name, err)
+	}
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if foreground() {
+		// Ctty is initbox's own stdin here: for Foreground the field names a
+		// parent fd (syscall.SysProcAttr).
+		sys.Foreground, sys.Ctty = true, 0
+	}
+	attr := &syscall.ProcAttr{Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys}
+	pid, exited, err := r.Start(func() (int, error) {
+		return in.Fork(func() (int, error) { return syscall.ForkExec(path, cfg.Argv, attr) })
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("exec %s failed: %w", name, execError(err))
+	}
+	return pid, exited, nil
+}
+
+// foreground reports whether stdin is a terminal whose foreground process
+// group is initbox's own. Only then does the program get the terminal: an
+// initbox started in the background must not steal it from the shell that
+// started it (tini and catatonit do; shared/notes/peer-inits.md E19).
+func foreground() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	if err != nil {
+		return false
+	}
+	return pgrp == unix.Getpgrp()
+}
+
+// execError wraps err with ErrNotFound or ErrCannotExec as the shell would
+// classify it (127 and 126).
+func execError(err error) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	switch errno {
+	case syscall.ENOENT, syscall.ENOTDIR:
+		return classified{ErrNotFound, err}
+	case syscall.EACCES, syscall.EPERM, syscall.ENOEXEC, syscall.EISDIR,
+		syscall.ETXTBSY, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.ELIBBAD:
+		return classified{ErrCannotExec, err}
+	}
+	return err
+}
+
+// classified is err, which errors.Is also matches against kind; its text
+// is err's alone.
+type classified struct{ kind, err error }
+
+func (c classified) Error() string   { return c.err.Error() }
+func (c classified) Unwrap() []error { return []error{c.kind, c.err} }
+
+// defaultPath is execvp's search path when PATH is unset.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath finds name as execvp(3) would, in the PATH of env: a name with a
+// slash is used as is; otherwise the first executable regular file in PATH
+// wins, and if only non-executable ones exist the error is EACCES.
+func lookPath(name string, env []string) (string, error) {
+	if name == "" {
+		return "", classified{ErrNotFound, errors.New("empty program name")}
+	}
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path, ok := "", false
+	for _, kv := range env {
+		if v, found := strings.CutPrefix(kv, "PATH="); found {
+			path, ok = v, true
+		}
+	}
+	if !ok {
+		path = defaultPath
+	}
+	denied := false
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() {
+			continue
+		}
+		if err := unix.Access(p, unix.X_OK); err != nil {
+			denied = true
+			continue
+		}
+		return p, nil
+	}
+	if denied {
+		return "", classified{ErrCannotExec, syscall.EACCES}
+	}
+	return "", classified{ErrNotFound, errors.New("not found in PATH")}
+}

@@ -1,0 +1,237 @@
+//go:build linux
+
+// Package signals is initbox's intake of signals and the rule of what each
+// one means.
+//
+// A Go PID 1 must catch every signal it can before anything slow happens: the
+// runtime installs its own handler for TERM, INT, HUP and the rest at start,
+// and without os/signal.Notify it "dies" from them, which the kernel refuses
+// for PID 1, so the runtime falls back to exit(2) and the kernel then kills
+// every other process of the namespace (pid_namespaces(7); measured in
+// shared/notes/go-pid1-design.md §2.2). Notify is therefore the first thing
+// initbox does.
+//
+// What is never forwarded, and why:
+//   - SIGURG is the Go runtime's own preemption signal (golang/go#37942); a
+//     genuine SIGURG for the child cannot be told apart from it, so the
+//     intake does not even take it.
+//   - SIGCHLD belongs to the reaper.
+//   - SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP and SIGSYS are
+//     synchronous: they describe a fault of the process that receives them.
+//     Sent with kill to initbox they are taken and dropped, so that they
+//     cannot kill PID 1 and orphan the child, as they do tini (krallin/tini#104).
+//   - SIGPIPE is what a write to a closed log pipe raises in initbox itself.
+//
+// SIGTTIN and SIGTTOU are ignored, as tini does, so that an initbox in the
+// terminal's background is never stopped by the terminal; its children still
+// get them with their default disposition (see Intake.Fork). SIGTSTP is
+// forwarded. A signal that was already ignored when initbox started (nohup)
+// stays ignored, by initbox and by its children, as tini keeps it.
+//
+// Real-time signals SIGRTMIN (34) to SIGRTMAX (64) are forwarded, except 34,
+// which the Go runtime reserves (like 32 and 33, which glibc reserves).
+package signals
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Action is what initbox does with a signal it receives.
+type Action int
+
+const (
+	// Forward passes the signal on to the child (or its group).
+	Forward Action = iota
+	// Drop takes the signal and does nothing with it.
+	Drop
+	// Ignore leaves the signal's disposition SIG_IGN: it is never received.
+	Ignore
+	// Reap is SIGCHLD: the reaper's.
+	Reap
+	// Runtime is a signal the Go runtime keeps (SIGURG, SIGPROF, 32–34),
+	// and SIGKILL and SIGSTOP, which nobody can catch.
+	Runtime
+)
+
+func (a Action) String() string {
+	switch a {
+	case Forward:
+		return "forward"
+	case Drop:
+		return "drop"
+	case Ignore:
+		return "ignore"
+	case Reap:
+		return "reap"
+	case Runtime:
+		return "runtime"
+	}
+	return "Action(" + strconv.Itoa(int(a)) + ")"
+}
+
+// NSIG is one more than the highest signal number on Linux.
+const NSIG = 65
+
+// RTMin is SIGRTMIN as the C library and kill(1) number it: the kernel's 32
+// plus the two glibc keeps for itself.
+const RTMin = 34
+
+// Classify returns the Action for sig when initbox runs one program.
+func Classify(sig syscall.Signal) Action {
+	switch sig {
+	case unix.SIGCHLD:
+		return Reap
+	case unix.SIGURG, unix.SIGPROF, unix.SIGKILL, unix.SIGSTOP, 32, 33, 34:
+		return Runtime
+	case unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGABRT,
+		unix.SIGTRAP, unix.SIGSYS, unix.SIGPIPE:
+		return Drop
+	case unix.SIGTTIN, unix.SIGTTOU:
+		return Ignore
+	}
+	if sig <= 0 || sig >= NSIG {
+		return Runtime
+	}
+	return Forward
+}
+
+// Intake receives every catchable signal sent to the process.
+type Intake struct {
+	// C delivers each signal taken. Its buffer is large (as runc's) because
+	// os/signal drops a signal rather than block when a channel is full.
+	C <-chan os.Signal
+
+	c       chan os.Signal
+	jobc    chan os.Signal
+	jobctl  []os.Signal // SIGTTIN and SIGTTOU unless inherited ignored
+	ignored []os.Signal // ignored when the process started
+}
+
+// Notify starts the intake. Call it first in main, before anything forks.
+func Notify() *Intake {
+	in := &Intake{c: make(chan os.Signal, 2048), jobc: make(chan os.Signal, 8)}
+	in.C = in.c
+	var take []os.Signal
+	for n := 1; n < NSIG; n++ {
+		sig := syscall.Signal(n)
+		a := Classify(sig)
+		if a == Reap || a == Runtime {
+			continue
+		}
+		if signal.Ignored(sig) {
+			in.ignored = append(in.ignored, sig)
+			continue
+		}
+		if a == Ignore {
+			in.jobctl = append(in.jobctl, sig)
+			continue
+		}
+		take = append(take, sig)
+	}
+	signal.Notify(in.c, take...)
+	signal.Ignore(in.jobctl...)
+	return in
+}
+
+// Ignored returns the signals that were ignored when the process started;
+// the intake leaves them so, and children inherit SIG_IGN.
+func (in *Intake) Ignored() []os.Signal { return in.ignored }
+
+// Fork calls fork, which starts a child process, so that the child execs
+// with SIGTTIN and SIGTTOU at their default disposition although initbox
+// ignores them: SIG_IGN survives exec, a caught signal is reset to SIG_DFL
+// (golang/go#21078). For the length of fork they are caught instead of
+// ignored. Calls must not overlap; the reaper's lock serialises them.
+func (in *Intake) Fork(fork func() (int, error)) (int, error) {
+	if len(in.jobctl) == 0 {
+		return fork()
+	}
+	signal.Notify(in.jobc, in.jobctl...)
+	defer func() {
+		signal.Ignore(in.jobctl...)
+		for len(in.jobc) > 0 {
+			<-in.jobc
+		}
+	}()
+	return fork()
+}
+
+// Stop ends the intake; signals get their default disposition back.
+func (in *Intake) Stop() {
+	signal.Stop(in.c)
+	signal.Reset(in.jobctl...)
+}
+
+// Parse reads a signal given as a name with or without the SIG prefix
+// ("SIGTERM", "term"), a number ("15"), or a real-time offset ("RTMIN+3",
+// "SIGRTMAX-1").
+func Parse(s string) (syscall.Signal, error) {
+	name := strings.ToUpper(strings.TrimSpace(s))
+	if n, err := strconv.Atoi(name); err == nil {
+		if n <= 0 || n >= NSIG {
+			return 0, fmt.Errorf("signal %q: number out of range 1..%d", s, NSIG-1)
+		}
+		return syscall.Signal(n), nil
+	}
+	name = strings.TrimPrefix(name, "SIG")
+	if rt, ok := strings.CutPrefix(name, "RTMIN"); ok {
+		return rtOffset(s, rt, RTMin, 1)
+	}
+	if rt, ok := strings.CutPrefix(name, "RTMAX"); ok {
+		return rtOffset(s, rt, NSIG-1, -1)
+	}
+	if sig := unix.SignalNum("SIG" + name); sig != 0 {
+		return sig, nil
+	}
+	switch name {
+	case "IOT":
+		return unix.SIGABRT, nil
+	case "POLL":
+		return unix.SIGIO, nil
+	case "CLD":
+		return unix.SIGCHLD, nil
+	}
+	return 0, fmt.Errorf("signal %q: unknown name", s)
+}
+
+func rtOffset(orig, rest string, base, dir int) (syscall.Signal, error) {
+	n := 0
+	if rest != "" {
+		sign := "+"
+		if dir < 0 {
+			sign = "-"
+		}
+		off, ok := strings.CutPrefix(rest, sign)
+		v, err := strconv.Atoi(off)
+		if !ok || err != nil || v < 0 {
+			return 0, fmt.Errorf("signal %q: want RTMIN+N or RTMAX-N", orig)
+		}
+		n = v
+	}
+	sig := base + dir*n
+	if sig < RTMin || sig >= NSIG {
+		return 0, fmt.Errorf("signal %q: outside SIGRTMIN..SIGRTMAX", orig)
+	}
+	return syscall.Signal(sig), nil
+}
+
+// Name returns the conventional name of sig: "SIGTERM", "SIGRTMIN+6".
+func Name(sig syscall.Signal) string {
+	if sig >= RTMin && sig < NSIG {
+		if sig == RTMin {
+			return "SIGRTMIN"
+		}
+		return "SIGRTMIN+" + strconv.Itoa(int(sig)-RTMin)
+	}
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "SIG" + strconv.Itoa(int(sig))
+}
