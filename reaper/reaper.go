@@ -89,6 +89,9 @@ type Reaper struct {
 	// waiters maps the pid of each running child started by Start to the
 	// channel that receives its Exit. Guarded by mu.
 	waiters map[int]chan Exit
+	// gen counts the children started, so a drain knows whether its ECHILD
+	// is still true. Guarded by mu.
+	gen uint64
 	// childless is true when wait4 last reported ECHILD and nothing was
 	// started since. Guarded by mu.
 	childless bool
@@ -140,8 +143,12 @@ func (r *Reaper) safeDrain() {
 // drain reaps every child that has exited, holding mu throughout so that no
 // exit is collected while a fork is between clone and registration.
 func (r *Reaper) drain() {
-	var orphans []Exit
+	var (
+		orphans   []Exit
+		sawECHILD bool
+	)
 	r.mu.Lock()
+	gen := r.gen
 	for {
 		var e Exit
 		pid, err := unix.Wait4(-1, &e.Status, unix.WNOHANG, &e.Rusage)
@@ -149,7 +156,7 @@ func (r *Reaper) drain() {
 			continue
 		}
 		if err == unix.ECHILD {
-			r.setChildlessLocked()
+			sawECHILD = true
 			break
 		}
 		if err != nil {
@@ -178,14 +185,21 @@ func (r *Reaper) drain() {
 	for _, e := range orphans {
 		orphan(e)
 	}
-}
-
-func (r *Reaper) setChildlessLocked() {
-	r.childless = true
-	for _, c := range r.idle {
-		close(c)
+	if !sawECHILD {
+		return
 	}
-	r.idle = nil
+	// Only after the callbacks, so that whoever waits for Childless has seen
+	// every orphan reported (tini -w logs each one before initbox exits);
+	// and only if nothing was started meanwhile.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gen == gen {
+		r.childless = true
+		for _, c := range r.idle {
+			close(c)
+		}
+		r.idle = nil
+	}
 }
 
 func (r *Reaper) report(err error) {
@@ -219,6 +233,7 @@ func (r *Reaper) Start(fork func() (int, error)) (int, <-chan Exit, error) {
 	}
 	c := make(chan Exit, 1)
 	r.waiters[pid] = c
+	r.gen++
 	r.childless = false
 	return pid, c, nil
 }

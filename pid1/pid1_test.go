@@ -1,0 +1,91 @@
+//go:build linux
+
+package pid1
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func TestLookPath(t *testing.T) {
+	dir := t.TempDir()
+	noexec := filepath.Join(dir, "noexec")
+	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "exe")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "adir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := []string{"PATH=" + dir}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+		kind error
+	}{
+		{"exe", path, exe, nil},
+		{"/abs/given", path, "/abs/given", nil},
+		{"./rel", path, "./rel", nil},
+		{"sh", nil, "", nil}, // default PATH
+		{"noexec", path, "", ErrCannotExec},
+		{"missing", path, "", ErrNotFound},
+		{"adir", path, "", ErrNotFound},
+		{"", path, "", ErrNotFound},
+	} {
+		got, err := lookPath(tc.name, tc.env)
+		switch {
+		case tc.kind != nil:
+			if !errors.Is(err, tc.kind) {
+				t.Errorf("lookPath(%q) = %q, %v; want error %v", tc.name, got, err, tc.kind)
+			}
+		case err != nil:
+			t.Errorf("lookPath(%q) error %v", tc.name, err)
+		case tc.want != "" && got != tc.want:
+			t.Errorf("lookPath(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestExecError(t *testing.T) {
+	for _, tc := range []struct {
+		errno syscall.Errno
+		kind  error
+	}{
+		{syscall.ENOENT, ErrNotFound}, {syscall.ENOTDIR, ErrNotFound},
+		{syscall.EACCES, ErrCannotExec}, {syscall.ENOEXEC, ErrCannotExec}, {syscall.EISDIR, ErrCannotExec},
+		{syscall.EAGAIN, nil}, {syscall.ENOMEM, nil},
+	} {
+		err := execError(tc.errno)
+		if err.Error() != tc.errno.Error() {
+			t.Errorf("execError(%v) text %q, want the errno's own", tc.errno, err)
+		}
+		if !errors.Is(err, tc.errno) {
+			t.Errorf("execError(%v) lost the errno", tc.errno)
+		}
+		for _, k := range []error{ErrNotFound, ErrCannotExec} {
+			if errors.Is(err, k) != (k == tc.kind) {
+				t.Errorf("execError(%v): errors.Is(%v) = %v", tc.errno, k, !(k == tc.kind))
+			}
+		}
+	}
+}
+
+func TestDescendants(t *testing.T) {
+	if pids := descendants(os.Getpid()); len(pids) != 0 {
+		// go test runs the test binary without children of its own.
+		t.Logf("descendants of the test process: %v", pids)
+	}
+	if ppid, ok := parentOf(os.Getpid()); !ok || ppid != os.Getppid() {
+		t.Errorf("parentOf(self) = %d, %v; want %d", ppid, ok, os.Getppid())
+	}
+	if _, ok := parentOf(-5); ok {
+		t.Error("parentOf(-5) succeeded")
+	}
+}
