@@ -1,0 +1,3 @@
+module github.com/initbox/initbox/bench
+
+go 1.26

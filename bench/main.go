@@ -1,0 +1,148 @@
+// Command bench measures initbox side by side with its peers, alternating
+// runs so that machine noise falls on all of them alike.
+//
+// Workloads so far (issue #2's closing figures; issue #8 grows the rest):
+//
+//	startup  INIT -- /bin/true against /bin/true alone, median and p99
+//	orphans  a storm of N orphans reparented to INIT as PID 1 of a new PID
+//	         namespace: time until all are reaped, and zombies left
+//
+// Usage: go run . [-runs N] [-orphans N] [-only startup|orphans] NAME=CMD...
+// where CMD is the init's command prefix, e.g. initbox=../bin/initbox
+// tini-static=/usr/bin/tini-static. Needs root for the orphan storm.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type initCmd struct {
+	name string
+	argv []string
+}
+
+func main() {
+	runs := flag.Int("runs", 300, "start-up runs per init")
+	orphans := flag.Int("orphans", 10000, "orphans per storm")
+	storms := flag.Int("storms", 5, "storms per init")
+	only := flag.String("only", "", "run only this workload")
+	flag.Parse()
+	var inits []initCmd
+	for _, a := range flag.Args() {
+		name, cmd, ok := strings.Cut(a, "=")
+		if !ok {
+			fmt.Fprintf(os.Stderr, "bench: %q: want NAME=COMMAND\n", a)
+			os.Exit(2)
+		}
+		inits = append(inits, initCmd{name, strings.Fields(cmd)})
+	}
+	if len(inits) == 0 {
+		fmt.Fprintln(os.Stderr, "bench: name at least one init, e.g. initbox=bin/initbox")
+		os.Exit(2)
+	}
+	if *only == "" || *only == "startup" {
+		startup(inits, *runs)
+	}
+	if *only == "" || *only == "orphans" {
+		storm(inits, *orphans, *storms)
+	}
+}
+
+func run(argv []string) (time.Duration, []byte, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "TINI_VERBOSITY=0")
+	t0 := time.Now()
+	out, err := cmd.Output()
+	return time.Since(t0), out, err
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
+
+func startup(inits []initCmd, runs int) {
+	rows := append([]initCmd{{"/bin/true alone", nil}}, inits...)
+	times := make([][]time.Duration, len(rows))
+	for range runs {
+		for i, in := range rows {
+			argv := append(slices.Clone(in.argv), "/bin/true")
+			if in.argv != nil {
+				argv = append(slices.Clone(in.argv), "-s", "--", "/bin/true")
+			}
+			d, _, err := run(argv)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s: %v\n", in.name, err)
+				os.Exit(1)
+			}
+			times[i] = append(times[i], d)
+		}
+	}
+	fmt.Printf("\n## start-up: INIT -s -- /bin/true, %d runs each, alternating\n\n", runs)
+	fmt.Println("| init | median | p99 | median / first init |")
+	fmt.Println("|---|---|---|---|")
+	ref := quantile(times[1], 0.5)
+	for i, in := range rows {
+		med := quantile(times[i], 0.5)
+		fmt.Printf("| %s | %s | %s | %.2f |\n", in.name, ms(med), ms(quantile(times[i], 0.99)), float64(med)/float64(ref))
+	}
+}
+
+// stormScript makes n children that exit at once, then exits itself, so
+// the n zombies are reparented to PID 1 together; the main program then
+// waits until PID 1 has reaped them all and reports the time and the
+// zombies left. The count of processes excludes PID 1, this shell and the
+// two processes of the count itself.
+const stormScript = `
+n=$1
+t0=$(date +%s%N)
+sh -c 'i=0; while [ $i -lt '$n' ]; do ( : ) & i=$((i+1)); done; exit 0'
+t1=$(date +%s%N)
+while [ "$(ls /proc | grep -c '^[0-9]')" -gt 4 ]; do :; done
+t2=$(date +%s%N)
+z=$(grep -l '^State:.Z' /proc/[0-9]*/status 2>/dev/null | wc -l)
+echo "$(( (t1-t0)/1000 )) $(( (t2-t1)/1000 )) $z"
+`
+
+func storm(inits []initCmd, n, storms int) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench: orphan storm skipped: unshare --pid needs root")
+		return
+	}
+	drain := make([][]time.Duration, len(inits))
+	left := make([]int, len(inits))
+	for range storms {
+		for i, in := range inits {
+			argv := append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, in.argv...)
+			argv = append(argv, "--", "sh", "-c", stormScript, "storm", strconv.Itoa(n))
+			_, out, err := run(argv)
+			f := strings.Fields(string(out))
+			if err != nil || len(f) != 3 {
+				fmt.Fprintf(os.Stderr, "bench: storm under %s: %v: %q\n", in.name, err, out)
+				os.Exit(1)
+			}
+			us, _ := strconv.Atoi(f[1])
+			z, _ := strconv.Atoi(f[2])
+			drain[i] = append(drain[i], time.Duration(us)*time.Microsecond)
+			left[i] = max(left[i], z)
+		}
+	}
+	fmt.Printf("\n## orphan storm: %d orphans reparented to PID 1 at once, %d storms each, alternating\n\n", n, storms)
+	fmt.Println("| init | median time until all reaped | most zombies left | median / first init |")
+	fmt.Println("|---|---|---|---|")
+	ref := quantile(drain[0], 0.5)
+	for i, in := range inits {
+		med := quantile(drain[i], 0.5)
+		fmt.Printf("| %s | %s | %d | %.2f |\n", in.name, ms(med), left[i], float64(med)/float64(ref))
+	}
+}
