@@ -35,6 +35,9 @@ func stopRemaining(log *logging.Logger, in *signals.Intake, r *reaper.Reaper, gr
 	}
 	sent := map[int]bool{}
 	n := signalRemaining(isPID1, unix.SIGTERM, sent)
+	// A stopped process acts on SIGTERM only once continued, as systemd
+	// knows (SendSIGCONT); SIGCONT to a running process does nothing.
+	signalRemaining(isPID1, unix.SIGCONT, map[int]bool{})
 	log.Info("sent SIGTERM to remaining processes", logging.Int("count", n), logging.Duration("grace", grace))
 
 	timer := time.NewTimer(grace)
