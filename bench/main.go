@@ -98,20 +98,24 @@ func startup(inits []initCmd, runs int) {
 	}
 }
 
-// stormScript makes n children that exit at once, then exits itself, so
-// the n zombies are reparented to PID 1 together; the main program then
-// waits until PID 1 has reaped them all and reports the time and the
-// zombies left. The count of processes excludes PID 1, this shell and the
-// two processes of the count itself.
+// stormScript makes n orphans at once: n subshells blocked reading a FIFO
+// whose parent exits, so that all are reparented to PID 1 alive; once all
+// are in place it closes the FIFO's only writer, they all see EOF and exit
+// together, and PID 1 must reap n zombies. It prints the microseconds from
+// the close until only PID 1, this shell and the count's own two processes
+// are left, and the zombies then left.
 const stormScript = `
 n=$1
-t0=$(date +%s%N)
-sh -c 'i=0; while [ $i -lt '$n' ]; do ( : ) & i=$((i+1)); done; exit 0'
+d=$(mktemp -d); mkfifo $d/f
+sh -c 'i=0; while [ $i -lt '$n' ]; do (read x < '$d/f') & i=$((i+1)); done; exit 0'
+exec 3>$d/f
+while [ "$(ls /proc | grep -c '^[0-9]')" -lt $((n+3)) ]; do sleep 0.05; done
 t1=$(date +%s%N)
+exec 3>&-
 while [ "$(ls /proc | grep -c '^[0-9]')" -gt 4 ]; do :; done
 t2=$(date +%s%N)
-z=$(grep -l '^State:.Z' /proc/[0-9]*/status 2>/dev/null | wc -l)
-echo "$(( (t1-t0)/1000 )) $(( (t2-t1)/1000 )) $z"
+echo "$(( (t2-t1)/1000 )) $(grep -l '^State:.Z' /proc/[0-9]*/status 2>/dev/null | wc -l)"
+rm -r $d
 `
 
 func storm(inits []initCmd, n, storms int) {
@@ -127,12 +131,12 @@ func storm(inits []initCmd, n, storms int) {
 			argv = append(argv, "--", "sh", "-c", stormScript, "storm", strconv.Itoa(n))
 			_, out, err := run(argv)
 			f := strings.Fields(string(out))
-			if err != nil || len(f) != 3 {
+			if err != nil || len(f) != 2 {
 				fmt.Fprintf(os.Stderr, "bench: storm under %s: %v: %q\n", in.name, err, out)
 				os.Exit(1)
 			}
-			us, _ := strconv.Atoi(f[1])
-			z, _ := strconv.Atoi(f[2])
+			us, _ := strconv.Atoi(f[0])
+			z, _ := strconv.Atoi(f[1])
 			drain[i] = append(drain[i], time.Duration(us)*time.Microsecond)
 			left[i] = max(left[i], z)
 		}
