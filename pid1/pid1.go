@@ -134,9 +134,41 @@ wait:
 		}
 	}
 	if cfg.Grace > 0 && (self == 1 || subreaper) {
-		stopRemaining(log, in, r, cfg.Grace, self == 1)
+		sweep(log, in, r, cfg.Grace)
 	}
 	return code
+}
+
+// sweep runs r.Sweep, and a second SIGTERM, SIGINT or SIGQUIT meanwhile
+// cuts the grace period short.
+func sweep(log *logging.Logger, in *signals.Intake, r *reaper.Reaper, grace time.Duration) {
+	cut, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-in.C:
+				switch sig {
+				case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
+					log.Warn("grace period cut short", logging.String("signal", signals.Name(sig.(syscall.Signal))))
+					close(cut)
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	res := r.Sweep(grace, cut)
+	close(stop)
+	if res.Termed > 0 {
+		log.Info("sent SIGTERM to the processes left", logging.Int("count", res.Termed), logging.Duration("grace", grace))
+	}
+	if res.Killed > 0 {
+		log.Warn("grace period over: sent SIGKILL to the processes left", logging.Int("count", res.Killed))
+	}
+	if res.Left {
+		log.Warn("processes remain after SIGKILL")
+	}
 }
 
 func forward(log *logging.Logger, r *reaper.Reaper, pid int, group bool, sig syscall.Signal) {

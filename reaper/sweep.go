@@ -1,6 +1,6 @@
 //go:build linux
 
-package pid1
+package reaper
 
 import (
 	"os"
@@ -11,9 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/initbox/initbox/logging"
-	"github.com/initbox/initbox/reaper"
-	"github.com/initbox/initbox/signals"
 )
 
 // killWait bounds the wait for processes to disappear after SIGKILL when
@@ -21,52 +18,55 @@ import (
 // them, but a subreaper that exits hands them on to the next reaper up.
 const killWait = 2 * time.Second
 
-// stopRemaining sends SIGTERM to every process the program left behind,
-// reaps them as they go, and sends SIGKILL to what remains after grace. As
-// PID 1 "every process" is the whole PID namespace (kill(-1) skips the
-// caller); as a subreaper it is initbox's descendants, read from /proc.
-// A second SIGTERM, SIGINT or SIGQUIT cuts the grace short.
-func stopRemaining(log *logging.Logger, in *signals.Intake, r *reaper.Reaper, grace time.Duration, isPID1 bool) {
+// SweepResult says what Sweep did.
+type SweepResult struct {
+	// Termed and Killed count the processes sent SIGTERM and SIGKILL.
+	Termed, Killed int
+	// Cut is set when the cut channel ended the grace period early.
+	Cut bool
+	// Left is set when processes remained after SIGKILL and killWait (a
+	// subreaper only: as PID 1, initbox's exit ends them).
+	Left bool
+}
+
+// Sweep stops every process left behind, the final step of a stop
+// (DESIGN: "Nothing escapes"). It sends SIGTERM (and SIGCONT, since a
+// stopped process acts on SIGTERM only once continued, as systemd's
+// SendSIGCONT knows), reaps the processes as they exit, and sends SIGKILL
+// to what remains when grace ends or cut is closed. As PID 1 "every
+// process" is the whole PID namespace (kill(-1) skips the caller); as a
+// subreaper it is the caller's descendants, read from /proc. It returns at
+// once when the process has no children.
+func (r *Reaper) Sweep(grace time.Duration, cut <-chan struct{}) SweepResult {
+	var res SweepResult
 	done := r.Childless()
 	select {
 	case <-done:
-		return
+		return res
 	default:
 	}
-	sent := map[int]bool{}
-	n := signalRemaining(isPID1, unix.SIGTERM, sent)
-	// A stopped process acts on SIGTERM only once continued, as systemd
-	// knows (SendSIGCONT); SIGCONT to a running process does nothing.
+	isPID1 := os.Getpid() == 1
+	res.Termed = signalRemaining(isPID1, unix.SIGTERM, map[int]bool{})
 	signalRemaining(isPID1, unix.SIGCONT, map[int]bool{})
-	log.Info("sent SIGTERM to remaining processes", logging.Int("count", n), logging.Duration("grace", grace))
-
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
-	for waiting := true; waiting; {
-		select {
-		case <-done:
-			log.Info("remaining processes exited")
-			return
-		case <-timer.C:
-			waiting = false
-		case sig := <-in.C:
-			switch sig {
-			case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
-				log.Warn("grace period cut short", logging.String("signal", signals.Name(sig.(syscall.Signal))))
-				waiting = false
-			}
-		}
+	select {
+	case <-done:
+		return res
+	case <-timer.C:
+	case <-cut:
+		res.Cut = true
 	}
-	n = signalRemaining(isPID1, unix.SIGKILL, map[int]bool{})
-	log.Warn("grace period over: sent SIGKILL to remaining processes", logging.Int("count", n))
+	res.Killed = signalRemaining(isPID1, unix.SIGKILL, map[int]bool{})
 	if isPID1 {
-		return
+		return res
 	}
 	select {
 	case <-done:
 	case <-time.After(killWait):
-		log.Warn("processes remain after SIGKILL", logging.Duration("waited", killWait))
+		res.Left = true
 	}
+	return res
 }
 
 // signalRemaining sends sig to the processes left and returns how many it
