@@ -76,4 +76,3 @@ func TestExecError(t *testing.T) {
 		}
 	}
 }
-

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
 )
 
 // killWait bounds the wait for processes to disappear after SIGKILL when
