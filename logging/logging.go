@@ -74,25 +74,7 @@ type Logger struct {
 
 // New returns a Logger writing to w. Writes to w are serialised.
 func New(w io.Writer, format Format, level Level) *Logger {
-	cfg := zapcore.EncoderConfig{
-		TimeKey:        "ts",
-		LevelKey:       "level",
-		NameKey:        "logger",
-		MessageKey:     "msg",
-		LineEnding:     zapcore.DefaultLineEnding,
-		EncodeLevel:    zapcore.CapitalLevelEncoder,
-		EncodeTime:     zapcore.RFC3339NanoTimeEncoder,
-		EncodeDuration: zapcore.StringDurationEncoder,
-		EncodeName:     zapcore.FullNameEncoder,
-	}
-	var enc zapcore.Encoder
-	if format == JSON {
-		cfg.EncodeLevel = zapcore.LowercaseLevelEncoder
-		enc = zapcore.NewJSONEncoder(cfg)
-	} else {
-		cfg.EncodeTime = zapcore.TimeEncoderOfLayout("2006-01-02T15:04:05.000Z07:00")
-		enc = zapcore.NewConsoleEncoder(cfg)
-	}
+	enc := newEncoder(format == JSON)
 	ws := zapcore.Lock(zapcore.AddSync(w))
 	return &Logger{core: zapcore.NewCore(enc, ws, level), name: "initbox"}
 }

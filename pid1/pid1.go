@@ -14,8 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -58,12 +56,6 @@ type Config struct {
 	Log *logging.Logger
 }
 
-// ErrNotFound and ErrCannotExec classify why the program did not start.
-var (
-	ErrNotFound   = errors.New("not found")
-	ErrCannotExec = errors.New("cannot execute")
-)
-
 // Run starts cfg.Argv as the only child and returns the status initbox
 // should exit with. The intake must have been started before anything else
 // (signals.Notify), and r must be the process's reaper.
@@ -103,9 +95,9 @@ func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
 	if err != nil {
 		log.Error(err.Error())
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, reaper.ErrNotFound):
 			return ExitNotFound
-		case errors.Is(err, ErrCannotExec):
+		case errors.Is(err, reaper.ErrCannotExec):
 			return ExitCannotExec
 		}
 		return ExitFailure
@@ -201,12 +193,12 @@ func start(cfg Config, in *signals.Intake, r *reaper.Reaper) (int, <-chan reaper
 		return 0, nil, errors.New("no program to run")
 	}
 	name := cfg.Argv[0]
-	path, err := lookPath(name, cfg.Env)
+	path, err := reaper.LookPath(name, cfg.Env)
 	if err != nil {
 		return 0, nil, fmt.Errorf("exec %s failed: %w", name, err)
 	}
 	sys := &syscall.SysProcAttr{Setpgid: true}
-	if foreground() {
+	if reaper.Foreground() {
 		// Ctty is initbox's own stdin here: for Foreground the field names a
 		// parent fd (syscall.SysProcAttr).
 		sys.Foreground, sys.Ctty = true, 0
@@ -216,87 +208,7 @@ func start(cfg Config, in *signals.Intake, r *reaper.Reaper) (int, <-chan reaper
 		return in.Fork(func() (int, error) { return syscall.ForkExec(path, cfg.Argv, attr) })
 	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("exec %s failed: %w", name, execError(err))
+		return 0, nil, fmt.Errorf("exec %s failed: %w", name, reaper.ExecError(err))
 	}
 	return pid, exited, nil
-}
-
-// foreground reports whether stdin is a terminal whose foreground process
-// group is initbox's own. Only then does the program get the terminal: an
-// initbox started in the background must not steal it from the shell that
-// started it (tini and catatonit do; shared/notes/peer-inits.md E19).
-func foreground() bool {
-	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-	if err != nil {
-		return false
-	}
-	return pgrp == unix.Getpgrp()
-}
-
-// execError wraps err with ErrNotFound or ErrCannotExec as the shell would
-// classify it (127 and 126).
-func execError(err error) error {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return err
-	}
-	switch errno {
-	case syscall.ENOENT, syscall.ENOTDIR:
-		return classified{ErrNotFound, err}
-	case syscall.EACCES, syscall.EPERM, syscall.ENOEXEC, syscall.EISDIR,
-		syscall.ETXTBSY, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.ELIBBAD:
-		return classified{ErrCannotExec, err}
-	}
-	return err
-}
-
-// classified is err, which errors.Is also matches against kind; its text
-// is err's alone.
-type classified struct{ kind, err error }
-
-func (c classified) Error() string   { return c.err.Error() }
-func (c classified) Unwrap() []error { return []error{c.kind, c.err} }
-
-// defaultPath is execvp's search path when PATH is unset.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// lookPath finds name as execvp(3) would, in the PATH of env: a name with a
-// slash is used as is; otherwise the first executable regular file in PATH
-// wins, and if only non-executable ones exist the error is EACCES.
-func lookPath(name string, env []string) (string, error) {
-	if name == "" {
-		return "", classified{ErrNotFound, errors.New("empty program name")}
-	}
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	path, ok := "", false
-	for _, kv := range env {
-		if v, found := strings.CutPrefix(kv, "PATH="); found {
-			path, ok = v, true
-		}
-	}
-	if !ok {
-		path = defaultPath
-	}
-	denied := false
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			dir = "."
-		}
-		p := filepath.Join(dir, name)
-		fi, err := os.Stat(p)
-		if err != nil || fi.IsDir() {
-			continue
-		}
-		if err := unix.Access(p, unix.X_OK); err != nil {
-			denied = true
-			continue
-		}
-		return p, nil
-	}
-	if denied {
-		return "", classified{ErrCannotExec, syscall.EACCES}
-	}
-	return "", classified{ErrNotFound, errors.New("not found in PATH")}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package pid1
+package reaper
 
 import (
 	"errors"
@@ -39,16 +39,16 @@ func TestLookPath(t *testing.T) {
 		{"adir", path, "", ErrNotFound},
 		{"", path, "", ErrNotFound},
 	} {
-		got, err := lookPath(tc.name, tc.env)
+		got, err := LookPath(tc.name, tc.env)
 		switch {
 		case tc.kind != nil:
 			if !errors.Is(err, tc.kind) {
-				t.Errorf("lookPath(%q) = %q, %v; want error %v", tc.name, got, err, tc.kind)
+				t.Errorf("LookPath(%q) = %q, %v; want error %v", tc.name, got, err, tc.kind)
 			}
 		case err != nil:
-			t.Errorf("lookPath(%q) error %v", tc.name, err)
+			t.Errorf("LookPath(%q) error %v", tc.name, err)
 		case tc.want != "" && got != tc.want:
-			t.Errorf("lookPath(%q) = %q, want %q", tc.name, got, tc.want)
+			t.Errorf("LookPath(%q) = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
@@ -62,16 +62,16 @@ func TestExecError(t *testing.T) {
 		{syscall.EACCES, ErrCannotExec}, {syscall.ENOEXEC, ErrCannotExec}, {syscall.EISDIR, ErrCannotExec},
 		{syscall.EAGAIN, nil}, {syscall.ENOMEM, nil},
 	} {
-		err := execError(tc.errno)
+		err := ExecError(tc.errno)
 		if err.Error() != tc.errno.Error() {
-			t.Errorf("execError(%v) text %q, want the errno's own", tc.errno, err)
+			t.Errorf("ExecError(%v) text %q, want the errno's own", tc.errno, err)
 		}
 		if !errors.Is(err, tc.errno) {
-			t.Errorf("execError(%v) lost the errno", tc.errno)
+			t.Errorf("ExecError(%v) lost the errno", tc.errno)
 		}
 		for _, k := range []error{ErrNotFound, ErrCannotExec} {
 			if errors.Is(err, k) != (k == tc.kind) {
-				t.Errorf("execError(%v): errors.Is(%v) = %v", tc.errno, k, !(k == tc.kind))
+				t.Errorf("ExecError(%v): errors.Is(%v) = %v", tc.errno, k, !(k == tc.kind))
 			}
 		}
 	}

@@ -1,0 +1,745 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// envOf returns an env function over m.
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+var noEnv = envOf(nil)
+
+func mustParse(t *testing.T, src string, env map[string]string) *Config {
+	t.Helper()
+	c, err := Parse("/etc/initbox/t.toml", []byte(src), envOf(env))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c
+}
+
+func TestDefaults(t *testing.T) {
+	c := mustParse(t, `
+[services.a]
+command = ["a"]
+[services.b]
+shell = "b"
+type = "oneshot"
+`, nil)
+	if want := DefaultInit(); c.Init != want {
+		t.Errorf("Init = %+v, want %+v", c.Init, want)
+	}
+	if c.Init.ShutdownTimeout != 9*time.Second || c.Init.LogFormat != LogConsole || !c.Init.LogPrefix || c.Init.Grace != 0 {
+		t.Errorf("DefaultInit() = %+v, not what the issue says", c.Init)
+	}
+	want := &Service{
+		Name:       "a",
+		Command:    []string{"a"},
+		Type:       TypeSimple,
+		Enabled:    true,
+		InheritEnv: InheritEnv{All: true},
+		Stdout:     Output{Kind: OutputInherit},
+		Stderr:     Output{Kind: OutputInherit},
+		Restart: Restart{
+			Policy:           RestartOnFailure,
+			Delay:            100 * time.Millisecond,
+			Multiplier:       2.0,
+			MaxDelay:         30 * time.Second,
+			ResetAfter:       60 * time.Second,
+			LimitBurst:       5,
+			LimitInterval:    10 * time.Second,
+			SuccessExitCodes: []int{0},
+		},
+		Stop: Stop{Signal: syscall.SIGTERM, Timeout: 5 * time.Second, Mode: StopGroup},
+	}
+	if got := c.Services["a"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("service a =\n%+v\nwant\n%+v", got, want)
+	}
+	if got := c.Services["b"].Restart.Policy; got != RestartNever {
+		t.Errorf("oneshot default policy = %q, want never", got)
+	}
+	if !reflect.DeepEqual(c.Order, []string{"a", "b"}) {
+		t.Errorf("Order = %v", c.Order)
+	}
+}
+
+func TestParseEveryKey(t *testing.T) {
+	src := `
+[init]
+shutdown_timeout = "20s"
+log_format = "json"
+log_prefix = false
+grace = "2s"
+
+[services.db]
+command = ["/usr/bin/db", "--port", "${PORT:-5432}"]
+type = "notify"
+essential = true
+user = "postgres"
+group = 70
+working_dir = "data"
+env = { PGDATA = "/var/lib/pg", N = 3, YES = true, HOME = "${HOME}" }
+env_file = ["/etc/db.env", "-secrets/db.env"]
+inherit_env = ["PATH", "TZ"]
+stdout = "append:/var/log/db.log"
+stderr = "stdout"
+forward_signals = true
+
+[services.db.restart]
+policy = "always"
+delay = "1s"
+multiplier = 3
+max_delay = "1m"
+reset_after = "5m"
+limit_burst = 10
+limit_interval = "1m"
+success_exit_codes = [0, 143]
+
+[services.db.stop]
+signal = "INT"
+timeout = "30s"
+mode = "process"
+
+[services.migrate]
+shell = "echo $$HOME $HOME"
+type = "oneshot"
+depends_on = { db = "ready" }
+stdout = "file:out.log"
+stderr = "null"
+inherit_env = false
+restart.policy = "on-failure"
+
+[services.web]
+command = ["web"]
+main = true
+enabled = true
+depends_on = { migrate = "succeeded", db = "healthy" }
+env_file = "-/run/web.env"
+stop = { signal = "RTMIN+3", timeout = "1s" }
+
+[services.off]
+command = ["off"]
+enabled = false
+stop.signal = 1
+`
+	c := mustParse(t, src, map[string]string{"HOME": "/root"})
+	wantInit := Init{ShutdownTimeout: 20 * time.Second, LogFormat: LogJSON, LogPrefix: false, Grace: 2 * time.Second}
+	if c.Init != wantInit {
+		t.Errorf("Init = %+v", c.Init)
+	}
+	db := c.Services["db"]
+	wantDB := &Service{
+		Name:       "db",
+		Command:    []string{"/usr/bin/db", "--port", "5432"},
+		Type:       TypeNotify,
+		Essential:  true,
+		Enabled:    true,
+		User:       "postgres",
+		Group:      "70",
+		WorkingDir: "/etc/initbox/data",
+		Env:        map[string]string{"PGDATA": "/var/lib/pg", "N": "3", "YES": "true", "HOME": "/root"},
+		EnvFile: []EnvFile{
+			{Path: "/etc/db.env"},
+			{Path: "/etc/initbox/secrets/db.env", Optional: true},
+		},
+		InheritEnv:     InheritEnv{Names: []string{"PATH", "TZ"}},
+		Stdout:         Output{Kind: OutputAppend, Path: "/var/log/db.log"},
+		Stderr:         Output{Kind: OutputStdout},
+		ForwardSignals: true,
+		Restart: Restart{
+			Policy: RestartAlways, Delay: time.Second, Multiplier: 3, MaxDelay: time.Minute,
+			ResetAfter: 5 * time.Minute, LimitBurst: 10, LimitInterval: time.Minute,
+			SuccessExitCodes: []int{0, 143},
+		},
+		Stop: Stop{Signal: syscall.SIGINT, Timeout: 30 * time.Second, Mode: StopProcess},
+	}
+	if !reflect.DeepEqual(db, wantDB) {
+		t.Errorf("db =\n%+v\nwant\n%+v", db, wantDB)
+	}
+	m := c.Services["migrate"]
+	if m.Shell != "echo $HOME $HOME" {
+		t.Errorf("shell = %q: $$ must become $ and a bare $HOME stay", m.Shell)
+	}
+	if m.Restart.Policy != RestartOnFailure {
+		t.Errorf("oneshot with an explicit policy: %q", m.Restart.Policy)
+	}
+	if m.Stdout != (Output{Kind: OutputFile, Path: "/etc/initbox/out.log"}) || m.Stderr.Kind != OutputNull {
+		t.Errorf("migrate stdout %+v stderr %+v", m.Stdout, m.Stderr)
+	}
+	if m.InheritEnv.All || len(m.InheritEnv.Names) != 0 {
+		t.Errorf("inherit_env = false gave %+v", m.InheritEnv)
+	}
+	web := c.Services["web"]
+	if !web.Main || web.Stop.Signal != syscall.Signal(37) || web.Stop.Timeout != time.Second || web.Stop.Mode != StopGroup {
+		t.Errorf("web = %+v", web)
+	}
+	if !reflect.DeepEqual(web.DependsOn, map[string]Condition{"migrate": ConditionSucceeded, "db": ConditionHealthy}) {
+		t.Errorf("web.DependsOn = %v", web.DependsOn)
+	}
+	if !reflect.DeepEqual(web.EnvFile, []EnvFile{{Path: "/run/web.env", Optional: true}}) {
+		t.Errorf("web.EnvFile = %v", web.EnvFile)
+	}
+	if off := c.Services["off"]; off.Enabled || off.Stop.Signal != syscall.SIGHUP {
+		t.Errorf("off = %+v", off)
+	}
+	if !reflect.DeepEqual(c.Order, []string{"db", "migrate", "web", "off"}) {
+		t.Errorf("Order = %v", c.Order)
+	}
+	if got, want := c.StartOrder(), [][]string{{"db"}, {"migrate"}, {"web"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("StartOrder = %v, want %v", got, want)
+	}
+}
+
+// TestErrors covers every class of config error with its exact position
+// and message. Sources are written so that the position is easy to check
+// by eye: the offending text is marked in a comment where it helps.
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		env  map[string]string
+		want []string // "LINE:COL: message"
+	}{
+		{
+			name: "syntax",
+			src:  "[services.a]\ncommand = [\"a\"\nshell = 1\n",
+			want: []string{`3:1: TOML syntax: expected a comma (',') or array terminator (']'), but got 's'`},
+		},
+		{
+			name: "syntax/duplicate key",
+			src:  "[services.a]\ncommand = [\"a\"]\n  command = [\"b\"]\n",
+			want: []string{`3:3: TOML syntax: Key 'services.a.command' has already been defined.`},
+		},
+		{
+			name: "syntax/byte order mark",
+			src:  "\xef\xbb\xbfa = \n",
+			want: []string{`1:5: TOML syntax: expected value but found '\n' instead`},
+		},
+		{
+			name: "unknown key",
+			src:  "[services.web]\ncomand = [\"a\"]\n",
+			want: []string{`2:1: unknown key "comand" in [services.web]; did you mean "command"?`},
+		},
+		{
+			name: "unknown key/dotted",
+			src:  "[services.web]\nshell = \"x\"\nrestart.polcy = \"always\"\n",
+			want: []string{`3:9: unknown key "polcy" in [services.web.restart]; did you mean "policy"?`},
+		},
+		{
+			name: "unknown key/in sub-table header",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.stop]\n  singal = \"TERM\"\n",
+			want: []string{`4:3: unknown key "singal" in [services.web.stop]; did you mean "signal"?`},
+		},
+		{
+			name: "unknown key/top level, no suggestion",
+			src:  "verbose = true\n",
+			want: []string{`1:1: unknown key "verbose"`},
+		},
+		{
+			name: "unknown key/init",
+			src:  "[init]\nshutdown-timeout = \"5s\"\n",
+			want: []string{`2:1: unknown key "shutdown-timeout" in [init]; did you mean "shutdown_timeout"?`},
+		},
+		{
+			name: "unknown key/inline table",
+			src:  "[services.web]\nshell = \"x\"\nstop = { signal = \"TERM\", timeuot = \"1s\" }\n",
+			want: []string{`3:27: unknown key "timeuot" in [services.web.stop]; did you mean "timeout"?`},
+		},
+		{
+			name: "later key",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.resources]\nmemory_max = \"1G\"\n",
+			want: []string{`3:15: key "resources" in [services.web] is not supported by this version of initbox`},
+		},
+		{
+			name: "wrong type",
+			src: "[init]\nlog_prefix = \"yes\"\n[services.web]\ncommand = \"ls -l\"\nmain = 1\n" +
+				"[services.web.restart]\nlimit_burst = 2.5\nsuccess_exit_codes = [0, \"1\"]\n",
+			want: []string{
+				`2:14: init.log_prefix: want true or false, not a string`,
+				`4:11: services.web.command: want an array of strings (for a command line, use shell), not a string`,
+				`5:8: services.web.main: want true or false, not an integer`,
+				`7:15: services.web.restart.limit_burst: want an integer, not a float`,
+				`8:26: services.web.restart.success_exit_codes[1]: want an integer, not a string`,
+			},
+		},
+		{
+			name: "wrong type/table",
+			src:  "services = 3\ninit = []\n",
+			want: []string{`1:12: services: want a table, not an integer`, `2:8: init: want a table, not an array`},
+		},
+		{
+			name: "wrong type/array of tables",
+			src:  "[[services]]\ncommand = [\"a\"]\n",
+			want: []string{`1:3: services: want a table of services such as [services.web], not an array of tables [[services]]`},
+		},
+		{
+			name: "wrong type/array element",
+			src:  "[services.a]\ncommand = [\n  \"a\",\n  2,\n]\n",
+			want: []string{`4:3: services.a.command[1]: want a string, not an integer`},
+		},
+		{
+			name: "command and shell",
+			src:  "[services.a]\ncommand = [\"a\"]\nshell = \"a\"\n",
+			want: []string{`3:1: services.a.shell: set either command or shell, not both`},
+		},
+		{
+			name: "neither command nor shell",
+			src:  "[services.a]\ntype = \"oneshot\"\n",
+			want: []string{`1:11: services.a: set command (an argv array) or shell (a command line for /bin/sh -c)`},
+		},
+		{
+			name: "neither command nor shell/inline",
+			src:  "services.a = {}\n",
+			want: []string{`1:10: services.a: set command (an argv array) or shell (a command line for /bin/sh -c)`},
+		},
+		{
+			name: "empty command",
+			src:  "[services.a]\ncommand = []\n[services.b]\ncommand = [\"\", \"x\"]\n[services.c]\nshell = \"  \"\n",
+			want: []string{
+				`2:11: services.a.command: empty command`,
+				`4:12: services.b.command[0]: empty program name`,
+				`6:9: services.c.shell: empty shell command line`,
+			},
+		},
+		{
+			name: "bad duration",
+			src:  "[init]\ngrace = \"5\"\nshutdown_timeout = \"ten seconds\"\n[services.a]\nshell = \"a\"\nstop.timeout = 5\n",
+			want: []string{
+				`2:9: init.grace: bad duration "5": missing unit; did you mean "5s"?`,
+				`3:20: init.shutdown_timeout: bad duration "ten seconds" (want a number with a unit: ns, us, ms, s, m, h; e.g. "1m30s")`,
+				`6:16: services.a.stop.timeout: want a duration string with a unit, such as "5s", not a number`,
+			},
+		},
+		{
+			name: "bad signal",
+			src:  "[services.a]\nshell = \"a\"\n[services.a.stop]\nsignal = \"SIGTREM\"\n[services.b]\nshell = \"b\"\nstop.signal = 99\n",
+			want: []string{
+				`4:10: services.a.stop.signal: unknown signal "SIGTREM" (want a name such as SIGTERM or TERM, a number from 1 to 64, or RTMIN+N)`,
+				`7:15: services.b.stop.signal: unknown signal "99" (want a name such as SIGTERM or TERM, a number from 1 to 64, or RTMIN+N)`,
+			},
+		},
+		{
+			name: "bad enum",
+			src: "[init]\nlog_format = \"text\"\n[services.a]\nshell = \"a\"\ntype = \"one-shot\"\nstdout = \"files:/x\"\nstderr = \"sdtout\"\n" +
+				"restart = { policy = \"allways\" }\nstop = { mode = \"cgroup\" }\n[services.b]\nshell = \"b\"\ndepends_on = { a = \"readdy\" }\n",
+			want: []string{
+				`2:14: init.log_format: unknown log format "text" (want console or json)`,
+				`5:8: services.a.type: unknown type "one-shot" (want simple, oneshot or notify); did you mean "oneshot"?`,
+				`6:10: services.a.stdout: unknown output "files:/x" (want inherit, null, file:PATH or append:PATH); did you mean "file:PATH"?`,
+				`7:10: services.a.stderr: unknown output "sdtout" (want inherit, null, file:PATH, append:PATH or stdout); did you mean "stdout"?`,
+				`8:22: services.a.restart.policy: unknown restart policy "allways" (want never, on-failure or always); did you mean "always"?`,
+				`9:17: services.a.stop.mode: stop mode "cgroup" is not supported by this version of initbox (want group or process)`,
+				`12:20: services.b.depends_on.a: unknown condition "readdy" (want started, ready, healthy, completed or succeeded); did you mean "ready"?`,
+			},
+		},
+		{
+			name: "bad enum/stdout for stdout",
+			src:  "[services.a]\nshell = \"a\"\nstdout = \"stdout\"\nstderr = \"file:\"\n",
+			want: []string{
+				`3:10: services.a.stdout: unknown output "stdout" (want inherit, null, file:PATH or append:PATH)`,
+				`4:10: services.a.stderr: "file:": wants a path after the colon`,
+			},
+		},
+		{
+			name: "unknown dependency",
+			src:  "[services.web]\nshell = \"a\"\ndepends_on = { databse = \"ready\" }\n[services.database]\nshell = \"b\"\n",
+			want: []string{`3:16: services.web.depends_on: unknown service "databse"; did you mean "database"?`},
+		},
+		{
+			name: "dependency cycle",
+			src: "[services.a]\nshell = \"a\"\ndepends_on = { b = \"started\" }\n[services.b]\nshell = \"b\"\ndepends_on = { c = \"started\" }\n" +
+				"[services.c]\nshell = \"c\"\ndepends_on = { a = \"ready\" }\n[services.d]\nshell = \"d\"\ndepends_on = { d = \"started\" }\n",
+			want: []string{
+				`3:16: services.a.depends_on.b: dependency cycle: a -> b -> c -> a`,
+				`12:16: services.d.depends_on.d: dependency cycle: d -> d`,
+			},
+		},
+		{
+			name: "dependency cycle/named from the first service in the file",
+			src:  "[services.b]\nshell = \"b\"\ndepends_on.a = \"started\"\n[services.a]\nshell = \"a\"\ndepends_on.b = \"started\"\n",
+			want: []string{`3:12: services.b.depends_on.a: dependency cycle: b -> a -> b`},
+		},
+		{
+			name: "dependency on a disabled service or with a oneshot condition",
+			src: "[services.db]\nshell = \"a\"\nenabled = false\n[services.srv]\nshell = \"s\"\n" +
+				"[services.web]\nshell = \"b\"\ndepends_on = { db = \"started\", srv = \"completed\" }\n",
+			want: []string{
+				`8:16: services.web.depends_on.db: db is disabled, so web would never start (enable db or disable web)`,
+				`8:38: services.web.depends_on.srv: condition completed needs a oneshot service; srv is simple (use started, ready or healthy)`,
+			},
+		},
+		{
+			name: "more than one main",
+			src:  "[services.a]\nshell = \"a\"\nmain = true\n[services.b]\nshell = \"b\"\nmain = true\n[services.c]\nshell = \"c\"\nmain = true\nenabled = false\n",
+			want: []string{
+				`6:8: services.b.main: more than one main service ("a" is main too)`,
+				`9:8: services.c.main: more than one main service ("a" is main too)`,
+				`10:11: services.c.enabled: a main service cannot be disabled`,
+			},
+		},
+		{
+			name: "unset variable",
+			src:  "[services.a]\ncommand = [\"/bin/app\", \"--db=${DB_HOST}:${DB_PORT:-5432}\", \"${LEVEL}\"]\nuser = \"${USER:-app}\"\n",
+			env:  map[string]string{"LEVEL": "debug"},
+			want: []string{`2:30: services.a.command[1]: variable DB_HOST is not set (write ${DB_HOST:-default} to give a default)`},
+		},
+		{
+			name: "unset variable/second reference and escapes",
+			src:  "[services.a]\nshell = \"echo \\t$${X} ${A} ${B}\"\nworking_dir = '''\n${C}'''\n",
+			env:  map[string]string{"A": "a"},
+			want: []string{
+				`2:28: services.a.shell: variable B is not set (write ${B:-default} to give a default)`,
+				`4:1: services.a.working_dir: variable C is not set (write ${C:-default} to give a default)`,
+			},
+		},
+		{
+			name: "unset variable/inside a default",
+			src:  "[services.a]\nshell = \"${A:-${B}}\"\n",
+			want: []string{`2:15: services.a.shell: variable B is not set (write ${B:-default} to give a default)`},
+		},
+		{
+			name: "bad reference",
+			src:  "[services.a]\nshell = \"x ${A-b} y\"\n[services.b]\nshell = \"${OPEN\"\n",
+			want: []string{
+				`2:12: services.a.shell: bad reference ${A-b} (want ${NAME} or ${NAME:-default}; write $$ for a literal $)`,
+				`4:10: services.b.shell: unterminated ${ (want ${NAME} or ${NAME:-default}; write $$ for a literal $)`,
+			},
+		},
+		{
+			name: "expanded values are not shown",
+			src:  "[services.a]\nshell = \"a\"\ntype = \"${T}\"\nstop.timeout = \"${T}\"\n",
+			env:  map[string]string{"T": "hunter2"},
+			want: []string{
+				`3:8: services.a.type: unknown type "${T}" (expanded) (want simple, oneshot or notify)`,
+				`4:16: services.a.stop.timeout: bad duration "${T}" (expanded) (want a number with a unit: ns, us, ms, s, m, h; e.g. "1m30s")`,
+			},
+		},
+		{
+			name: "ranges",
+			src: "[init]\nshutdown_timeout = \"0s\"\ngrace = \"-1s\"\n[services.a]\nshell = \"a\"\n[services.a.restart]\n" +
+				"delay = \"-1s\"\nmultiplier = 0.5\nreset_after = \"-1s\"\nlimit_burst = 0\nlimit_interval = \"0s\"\nsuccess_exit_codes = [0, 256, -1]\n" +
+				"[services.a.stop]\ntimeout = \"0s\"\n[services.b]\nshell = \"b\"\nrestart = { delay = \"10s\", max_delay = \"1s\", multiplier = inf }\n",
+			want: []string{
+				`2:20: init.shutdown_timeout: must be positive`,
+				`3:9: init.grace: must not be negative`,
+				`7:9: services.a.restart.delay: must not be negative`,
+				`8:14: services.a.restart.multiplier: must be at least 1 (1 keeps every delay the same), not 0.5`,
+				`9:15: services.a.restart.reset_after: must not be negative`,
+				`10:15: services.a.restart.limit_burst: must be at least 1, not 0`,
+				`11:18: services.a.restart.limit_interval: must be positive`,
+				`12:26: services.a.restart.success_exit_codes[1]: exit code 256 is outside 0..255`,
+				`12:31: services.a.restart.success_exit_codes[2]: exit code -1 is outside 0..255`,
+				`14:11: services.a.stop.timeout: must be positive (SIGKILL follows it)`,
+				`17:40: services.b.restart.max_delay: is less than delay (1s < 10s)`,
+				`17:59: services.b.restart.multiplier: must be a finite number`,
+			},
+		},
+		{
+			name: "bad service name",
+			src:  "[services.\"web server\"]\nshell = \"a\"\n[services.\"..\"]\nshell = \"b\"\n[services.ok-1_x]\nshell = \"c\"\n",
+			want: []string{
+				`1:11: services."web server": bad service name: use letters, digits, '_', '.' and '-' (and not . or ..)`,
+				`3:11: services."..": bad service name: use letters, digits, '_', '.' and '-' (and not . or ..)`,
+			},
+		},
+		{
+			name: "env names",
+			src:  "[services.a]\nshell = \"a\"\nenv = { \"1X\" = \"a\", OK = 1.5 }\ninherit_env = [\"PATH\", \"A-B\"]\n",
+			want: []string{
+				`3:9: services.a.env: "1X" is not a valid variable name (letters, digits and _, not starting with a digit)`,
+				`3:26: services.a.env.OK: want a string, not a float`,
+				`4:24: services.a.inherit_env[1]: "A-B" is not a valid variable name (letters, digits and _, not starting with a digit)`,
+			},
+		},
+		{
+			name: "all at once, in file order",
+			src: "[services.web]\ncomand = [\"x\"]\ntype = \"daemon\"\ndepends_on = { dbb = \"ready\" }\n[services.web.stop]\nsignal = \"NOPE\"\n" +
+				"[init]\ngrace = \"x\"\n",
+			want: []string{
+				`2:1: unknown key "comand" in [services.web]; did you mean "command"?`,
+				`3:8: services.web.type: unknown type "daemon" (want simple, oneshot or notify)`,
+				`4:16: services.web.depends_on: unknown service "dbb"`,
+				`6:10: services.web.stop.signal: unknown signal "NOPE" (want a name such as SIGTERM or TERM, a number from 1 to 64, or RTMIN+N)`,
+				`8:9: init.grace: bad duration "x" (want a number with a unit: ns, us, ms, s, m, h; e.g. "1m30s")`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.toml", []byte(tt.src), envOf(tt.env))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", c)
+			}
+			if c != nil {
+				t.Errorf("Parse returned a config with an error")
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is %T, not *Errors: %v", err, err)
+			}
+			var got []string
+			for _, e := range errs.List {
+				if e.File != "t.toml" {
+					t.Errorf("File = %q", e.File)
+				}
+				got = append(got, strings.TrimPrefix(e.Error(), "t.toml:"))
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("an expanded value leaked into the message: %v", err)
+			}
+		})
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		e    Error
+		want string
+	}{
+		{Error{File: "f.toml", Line: 3, Col: 7, Msg: "m"}, "f.toml:3:7: m"},
+		{Error{File: "f.toml", Line: 3, Msg: "m"}, "f.toml:3: m"},
+		{Error{File: "f.toml", Msg: "m"}, "f.toml: m"},
+		{Error{Msg: "m"}, "m"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("%+v.Error() = %q, want %q", tt.e, got, tt.want)
+		}
+	}
+	errs := &Errors{List: []Error{{File: "a", Line: 1, Col: 2, Msg: "x"}, {File: "a", Line: 3, Col: 4, Msg: "y", Err: fs.ErrNotExist}}}
+	if got := errs.Error(); got != "a:1:2: x\na:3:4: y" {
+		t.Errorf("Errors.Error() = %q", got)
+	}
+	if !errors.Is(errs, fs.ErrNotExist) {
+		t.Errorf("errors.Is does not see through *Errors")
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	keys := append(append([]string(nil), serviceKeys...), serviceLater...)
+	tests := []struct{ word, want string }{
+		{"comand", "command"},
+		{"Command", "command"},
+		{"workdir", ""},
+		{"working-dir", "working_dir"},
+		{"dependson", "depends_on"},
+		{"enviroment", ""},
+		{"evn", "env"},
+		{"usr", "user"},
+		{"xyz", ""},
+		{"", ""},
+		{"forward_signal", "forward_signals"},
+	}
+	for _, tt := range tests {
+		if got := suggest(tt.word, keys); got != tt.want {
+			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		a, b string
+		d    int
+	}{{"", "", 0}, {"abc", "abc", 0}, {"abc", "acb", 1}, {"polcy", "policy", 1}, {"kitten", "sitting", 3}, {"", "abc", 3}} {
+		if got := editDistance(tt.a, tt.b); got != tt.d {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "initbox.toml")
+	src := "[services.a]\ncommand = [\"a\"]\nenv_file = [\"a.env\"]\nworking_dir = \"..\"\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Services["a"]
+	if a.EnvFile[0].Path != filepath.Join(dir, "a.env") || a.WorkingDir != filepath.Dir(dir) {
+		t.Errorf("relative paths: env_file %q working_dir %q", a.EnvFile[0].Path, a.WorkingDir)
+	}
+	if c.File != path {
+		t.Errorf("File = %q", c.File)
+	}
+
+	_, err = Load(filepath.Join(dir, "missing.toml"), noEnv)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+
+	if err := os.WriteFile(path, []byte("[services.a]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(path, noEnv)
+	if err == nil || !strings.HasPrefix(err.Error(), path+":1:11: ") {
+		t.Errorf("bad file: %v", err)
+	}
+}
+
+func TestEnvDefaultsToProcessEnvironment(t *testing.T) {
+	t.Setenv("INITBOX_CONFIG_TEST", "from-env")
+	c, err := Parse("t.toml", []byte("[services.a]\ncommand = [\"${INITBOX_CONFIG_TEST}\"]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Services["a"].Command[0]; got != "from-env" {
+		t.Errorf("nil env: got %q", got)
+	}
+}
+
+func TestAddAndValidate(t *testing.T) {
+	c := mustParse(t, "[services.web]\nshell = \"w\"\nmain = true\n", nil)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate of a parsed config: %v", err)
+	}
+	if err := c.Add(NewService("web")); err == nil {
+		t.Errorf("Add accepted a duplicate name")
+	}
+	m := NewService("main")
+	m.Command = []string{"prog", "arg"}
+	m.Main = true
+	m.DependsOn = map[string]Condition{"nope": ConditionReady}
+	if err := c.Add(m); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Validate()
+	want := "services.main.depends_on: unknown service \"nope\"\n" +
+		"services.main.main: more than one main service (\"web\" is main too)"
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate after Add:\n%v\nwant:\n%s", err, want)
+	}
+
+	// A config built in code, without a file.
+	c = New()
+	s := NewService("x")
+	if err := c.Add(s); err != nil {
+		t.Fatal(err)
+	}
+	s.Restart.LimitBurst = 0
+	s.Stop.Signal = 0
+	s.Type = "bogus"
+	s.Stdout = Output{Kind: OutputFile}
+	s.Stderr = Output{Kind: "tty"}
+	s.Env = map[string]string{"A=B": "x"}
+	err = c.Validate()
+	want = `services.x: set command (an argv array) or shell (a command line for /bin/sh -c)
+services.x.type: unknown type "bogus" (want simple, oneshot or notify)
+services.x.stdout: file: wants a path
+services.x.stderr: unknown output "tty"
+services.x.env."A=B": not a valid variable name (letters, digits and _, not starting with a digit)
+services.x.restart.limit_burst: must be at least 1, not 0
+services.x.stop.signal: signal 0 is outside 1..64`
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate of a config built in code:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestStartOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want [][]string
+	}{
+		{"none", "", nil},
+		{"independent", "[services.b]\nshell=\"b\"\n[services.a]\nshell=\"a\"\n", [][]string{{"b", "a"}}},
+		{
+			"diamond",
+			`[services.web]
+shell = "w"
+depends_on = { api = "ready", static = "started" }
+[services.api]
+shell = "a"
+depends_on = { db = "healthy" }
+[services.static]
+shell = "s"
+depends_on = { db = "started" }
+[services.db]
+shell = "d"
+[services.cron]
+shell = "c"
+`,
+			[][]string{{"db", "cron"}, {"api", "static"}, {"web"}},
+		},
+		{
+			"disabled services are left out",
+			"[services.a]\nshell=\"a\"\nenabled=false\n[services.b]\nshell=\"b\"\n[services.c]\nshell=\"c\"\ndepends_on={b=\"started\"}\n",
+			[][]string{{"b"}, {"c"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustParse(t, tt.src, nil)
+			if got := c.StartOrder(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("StartOrder = %v, want %v", got, tt.want)
+			}
+		})
+	}
+
+	// A cycle built in code: StartOrder leaves it out, Validate reports it.
+	c := New()
+	for _, n := range []string{"a", "b", "c"} {
+		s := NewService(n)
+		s.Shell = n
+		c.Add(s)
+	}
+	c.Services["a"].DependsOn = map[string]Condition{"b": ConditionStarted}
+	c.Services["b"].DependsOn = map[string]Condition{"a": ConditionStarted}
+	if got := c.StartOrder(); !reflect.DeepEqual(got, [][]string{{"c"}}) {
+		t.Errorf("StartOrder with a cycle = %v", got)
+	}
+	if err := c.Validate(); err == nil || err.Error() != "services.a.depends_on.b: dependency cycle: a -> b -> a" {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestRestartSuccess(t *testing.T) {
+	r := NewService("x").Restart
+	r.SuccessExitCodes = []int{0, 143}
+	for code, want := range map[int]bool{0: true, 143: true, 1: false} {
+		if r.Success(code) != want {
+			t.Errorf("Success(%d) = %v", code, !want)
+		}
+	}
+}
+
+func TestArgv(t *testing.T) {
+	s := NewService("x")
+	s.Shell = "echo $HOME"
+	if got := s.Argv(); !reflect.DeepEqual(got, []string{"/bin/sh", "-c", "echo $HOME"}) {
+		t.Errorf("shell Argv = %q", got)
+	}
+	s.Command = []string{"ls", "-l"}
+	if got := s.Argv(); !reflect.DeepEqual(got, []string{"ls", "-l"}) {
+		t.Errorf("command Argv = %q", got)
+	}
+}
+
+func TestOutputString(t *testing.T) {
+	for o, want := range map[Output]string{
+		{Kind: OutputInherit}:                  "inherit",
+		{Kind: OutputAppend, Path: "/var/log"}: "append:/var/log",
+		{Kind: OutputStdout}:                   "stdout",
+	} {
+		if got := o.String(); got != want {
+			t.Errorf("%+v.String() = %q", o, got)
+		}
+	}
+}

@@ -1,0 +1,812 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/initbox/initbox/signals"
+)
+
+// Keys of each table. A key in a "later" list belongs to a feature of a
+// later issue (cgroups, operate): it gets a clear "not supported yet"
+// instead of "unknown key" until the feature lands.
+var (
+	topKeys      = []string{"init", "services"}
+	initKeys     = []string{"shutdown_timeout", "log_format", "log_prefix", "grace"}
+	initLater    = []string{"cgroups", "control_socket", "http_listen"}
+	serviceKeys  = []string{"command", "shell", "type", "main", "essential", "enabled", "user", "group", "working_dir", "env", "env_file", "inherit_env", "stdout", "stderr", "forward_signals", "depends_on", "restart", "stop"}
+	serviceLater = []string{"resources", "ready", "health"}
+	restartKeys  = []string{"policy", "delay", "multiplier", "max_delay", "reset_after", "limit_burst", "limit_interval", "success_exit_codes"}
+	stopKeys     = []string{"signal", "timeout", "mode"}
+
+	stopModesLater = []string{"cgroup"}
+)
+
+// meta is what a parsed Config remembers of its file, so that Validate can
+// point at the right place.
+type meta struct {
+	ix    *index
+	bad   map[string]bool // keyPath ids whose value failed to decode
+	added map[string]bool // services added with Add: they have no place in the file
+}
+
+// Load reads and parses the config file at path; see Parse. Relative paths
+// in the file are relative to the file's directory. An error reading the
+// file is returned wrapped (errors.Is(err, fs.ErrNotExist) works); a bad
+// file gives an *Errors.
+func Load(path string, env func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return parse(path, dir, data, env)
+}
+
+// Parse decodes and validates a config file's contents. name is what error
+// messages call the file; relative paths in it are made relative to
+// filepath.Dir(name). env looks up the variables of ${VAR} references; nil
+// means os.LookupEnv.
+//
+// The result is either a complete, valid *Config and a nil error, or a nil
+// *Config and an *Errors with every problem found, each at the line and
+// column of the offending key or value. A TOML syntax error stops the
+// parse, so it comes alone.
+func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	return parse(name, filepath.Dir(name), data, env)
+}
+
+func parse(name, dir string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	root, md, err := decodeTOML(data)
+	if err != nil {
+		return nil, syntaxError(name, data, err)
+	}
+	d := &decoder{file: name, dir: dir, ix: newIndex(data), env: env, bad: map[string]bool{}}
+	c := New()
+	c.File = name
+	d.document(c, root, md)
+	c.meta = &meta{ix: d.ix, bad: d.bad, added: map[string]bool{}}
+	errs := append(d.errs, c.validate()...)
+	if err := errorList(errs); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeTOML parses data into generic maps. A panic in the TOML library
+// becomes an error: a reload must not take PID 1 down.
+func decodeTOML(data []byte) (root map[string]any, md toml.MetaData, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("TOML parser failed: %v", r)
+		}
+	}()
+	md, err = toml.Decode(string(data), &root)
+	return root, md, err
+}
+
+// syntaxError turns the TOML parser's error into an *Errors.
+func syntaxError(name string, data []byte, err error) error {
+	e := Error{File: name, Line: 1, Col: 1, Msg: err.Error(), Err: err}
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		e.Msg = "TOML syntax: " + pe.Message
+		// Line and column come from the byte offset, as for every other
+		// error here: the parser's offsets are past the byte order mark it
+		// skipped, and its line number is one too far for an error at a
+		// newline ("expected ']' but got '\n'"), since it counts the
+		// newline it has just read.
+		ix := newLines(data)
+		if off := pe.Position.Start + ix.bom; off >= 0 && off <= len(data) {
+			e.Line, e.Col = ix.lineCol(off)
+		} else if pe.Position.Line > 0 {
+			e.Line, e.Col = pe.Position.Line, max(1, pe.Position.Col)
+		}
+	}
+	return &Errors{List: []Error{e}}
+}
+
+// decoder turns the generic maps into a Config, collecting every problem.
+type decoder struct {
+	file string
+	dir  string
+	ix   *index
+	env  func(string) (string, bool)
+	errs []Error
+	bad  map[string]bool
+}
+
+// at returns the line and column of p's value (or key, with onKey).
+func (d *decoder) at(p keyPath, onKey bool) (int, int) {
+	sp, _ := d.ix.lookup(p)
+	if onKey || sp.val < 0 {
+		return d.ix.lineCol(sp.key)
+	}
+	return d.ix.lineCol(sp.val)
+}
+
+func (d *decoder) addAt(line, col int, msg string) {
+	d.errs = append(d.errs, Error{File: d.file, Line: line, Col: col, Msg: msg})
+}
+
+// fail reports a bad value at p and marks p so that Validate does not
+// report the consequence of the same mistake again.
+func (d *decoder) fail(p keyPath, format string, args ...any) {
+	d.bad[p.id()] = true
+	line, col := d.at(p, false)
+	d.addAt(line, col, p.String()+": "+fmt.Sprintf(format, args...))
+}
+
+// unknown reports the key at p, which is not in known.
+func (d *decoder) unknown(p keyPath, known, later []string) {
+	k := p[len(p)-1]
+	line, col := d.at(p, true)
+	where := ""
+	if len(p) > 1 {
+		where = " in [" + p[:len(p)-1].String() + "]"
+	}
+	for _, l := range later {
+		if k == l {
+			d.addAt(line, col, fmt.Sprintf("key %q%s is not supported by this version of initbox", k, where))
+			return
+		}
+	}
+	candidates := append(append([]string(nil), known...), later...)
+	if s := suggest(k, candidates); s != "" {
+		// The key meant is as good as reported: Validate must not add
+		// that it is missing ("comand" and then "set command or shell").
+		d.bad[p[:len(p)-1].key(s).id()] = true
+	}
+	d.addAt(line, col, fmt.Sprintf("unknown key %q%s%s", k, where, didYouMean(k, candidates)))
+}
+
+// keys returns m's keys sorted, so that decoding is deterministic.
+func keys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// typeName names the TOML type of a decoded value, with its article.
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a date-time"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case []map[string]any:
+		return "an array of tables"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+func (d *decoder) table(p keyPath, v any) (map[string]any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.fail(p, "want a table, not %s", typeName(v))
+	}
+	return m, ok
+}
+
+// text is a string value after ${VAR} expansion, and as written.
+type text struct{ val, src string }
+
+// String quotes the value for a message. An expanded value is shown as
+// written, never expanded: it may come from a secret.
+func (t text) String() string {
+	if t.val == t.src {
+		return strconv.Quote(t.val)
+	}
+	return strconv.Quote(t.src) + " (expanded)"
+}
+
+// expanded reports whether ${VAR} expansion changed the value.
+func (t text) expanded() bool { return t.val != t.src }
+
+func (d *decoder) str(p keyPath, v any) (text, bool) {
+	s, ok := v.(string)
+	if !ok {
+		d.fail(p, "want a string, not %s", typeName(v))
+		return text{}, false
+	}
+	val, err := expand(s, d.env)
+	if err != nil {
+		d.bad[p.id()] = true
+		line, col := d.ix.lineCol(d.expandOffset(p, s, err.off))
+		d.addAt(line, col, p.String()+": "+err.msg)
+		return text{}, false
+	}
+	return text{val: val, src: s}, true
+}
+
+// expandOffset finds, in the source, the "${" at offset off of the decoded
+// string s: the n-th "${" of the one is the n-th of the other, unless TOML
+// escapes made or hid one, in which case the value's start will do.
+func (d *decoder) expandOffset(p keyPath, s string, off int) int {
+	sp, exact := d.ix.lookup(p)
+	if !exact || sp.val < 0 || sp.end < sp.val || sp.end > len(d.ix.src) {
+		if sp.val >= 0 {
+			return sp.val
+		}
+		return sp.key
+	}
+	raw := string(d.ix.src[sp.val:sp.end])
+	if strings.Count(raw, "${") != strings.Count(s, "${") {
+		return sp.val
+	}
+	n := strings.Count(s[:off], "${")
+	for i := 0; ; {
+		j := strings.Index(raw[i:], "${")
+		if j < 0 {
+			return sp.val
+		}
+		if n == 0 {
+			return sp.val + i + j
+		}
+		n--
+		i += j + 2
+	}
+}
+
+func (d *decoder) boolean(p keyPath, v any) (bool, bool) {
+	b, ok := v.(bool)
+	if !ok {
+		d.fail(p, "want true or false, not %s", typeName(v))
+	}
+	return b, ok
+}
+
+func (d *decoder) integer(p keyPath, v any) (int, bool) {
+	n, ok := v.(int64)
+	if !ok {
+		d.fail(p, "want an integer, not %s", typeName(v))
+		return 0, false
+	}
+	if n > math.MaxInt32 || n < math.MinInt32 {
+		d.fail(p, "%d is out of range", n)
+		return 0, false
+	}
+	return int(n), true
+}
+
+func (d *decoder) float(p keyPath, v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case int64:
+		return float64(n), true
+	}
+	d.fail(p, "want a number, not %s", typeName(v))
+	return 0, false
+}
+
+// duration reads a Go duration string: "100ms", "1m30s", "0".
+func (d *decoder) duration(p keyPath, v any) (time.Duration, bool) {
+	switch n := v.(type) {
+	case int64, float64:
+		d.fail(p, "want a duration string with a unit, such as \"%vs\", not a number", n)
+		return 0, false
+	}
+	t, ok := d.str(p, v)
+	if !ok {
+		return 0, false
+	}
+	dur, err := time.ParseDuration(strings.TrimSpace(t.val))
+	if err != nil {
+		hint := " (want a number with a unit: ns, us, ms, s, m, h; e.g. \"1m30s\")"
+		if _, nerr := strconv.ParseFloat(strings.TrimSpace(t.val), 64); nerr == nil && !t.expanded() {
+			hint = fmt.Sprintf(": missing unit; did you mean %q?", strings.TrimSpace(t.val)+"s")
+		}
+		d.fail(p, "bad duration %s%s", t, hint)
+		return 0, false
+	}
+	return dur, true
+}
+
+// enum reads one of choices. A value in later belongs to a feature of a
+// later version and gets a message saying so.
+func (d *decoder) enum(p keyPath, v any, what string, choices []string, later ...string) (string, bool) {
+	t, ok := d.str(p, v)
+	if !ok {
+		return "", false
+	}
+	for _, c := range choices {
+		if t.val == c {
+			return c, true
+		}
+	}
+	for _, c := range later {
+		if t.val == c {
+			d.fail(p, "%s %s is not supported by this version of initbox (want %s)", what, t, list(choices))
+			return "", false
+		}
+	}
+	hint := ""
+	if !t.expanded() {
+		hint = didYouMean(t.val, choices)
+	}
+	d.fail(p, "unknown %s %s (want %s)%s", what, t, list(choices), hint)
+	return "", false
+}
+
+func (d *decoder) strings(p keyPath, v any, what string) ([]string, bool) {
+	arr, ok := v.([]any)
+	if !ok {
+		d.fail(p, "want %s, not %s", what, typeName(v))
+		return nil, false
+	}
+	out := make([]string, 0, len(arr))
+	good := true
+	for i, e := range arr {
+		t, ok := d.str(p.index(i), e)
+		if !ok {
+			good = false
+			continue
+		}
+		out = append(out, t.val)
+	}
+	if !good {
+		d.bad[p.id()] = true
+	}
+	return out, good
+}
+
+// path makes a relative path relative to the config file's directory.
+func (d *decoder) path(s string) string {
+	if s == "" || filepath.IsAbs(s) {
+		return s
+	}
+	return filepath.Join(d.dir, s)
+}
+
+// userOrGroup reads a name or a numeric id, as a string or an integer.
+func (d *decoder) userOrGroup(p keyPath, v any) (string, bool) {
+	if n, ok := v.(int64); ok {
+		if n < 0 || n > math.MaxUint32-1 {
+			d.fail(p, "id %d is out of range", n)
+			return "", false
+		}
+		return strconv.FormatInt(n, 10), true
+	}
+	t, ok := d.str(p, v)
+	return t.val, ok
+}
+
+func (d *decoder) document(c *Config, root map[string]any, md toml.MetaData) {
+	for _, k := range keys(root) {
+		p := keyPath{k}
+		switch k {
+		case "init":
+			if m, ok := d.table(p, root[k]); ok {
+				d.init(&c.Init, p, m)
+			}
+		case "services":
+			d.services(c, p, root[k], md)
+		default:
+			d.unknown(p, topKeys, nil)
+		}
+	}
+}
+
+func (d *decoder) init(in *Init, p keyPath, m map[string]any) {
+	for _, k := range keys(m) {
+		kp, v := p.key(k), m[k]
+		switch k {
+		case "shutdown_timeout":
+			if dur, ok := d.duration(kp, v); ok {
+				in.ShutdownTimeout = dur
+			}
+		case "log_format":
+			if s, ok := d.enum(kp, v, "log format", logFormats); ok {
+				in.LogFormat = LogFormat(s)
+			}
+		case "log_prefix":
+			if b, ok := d.boolean(kp, v); ok {
+				in.LogPrefix = b
+			}
+		case "grace":
+			if dur, ok := d.duration(kp, v); ok {
+				in.Grace = dur
+			}
+		default:
+			d.unknown(kp, initKeys, initLater)
+		}
+	}
+}
+
+func (d *decoder) services(c *Config, p keyPath, v any, md toml.MetaData) {
+	if _, ok := v.([]map[string]any); ok {
+		d.fail(p, "want a table of services such as [services.web], not an array of tables [[services]]")
+		return
+	}
+	m, ok := d.table(p, v)
+	if !ok {
+		return
+	}
+	// File order: the first key under services.NAME names the service.
+	seen := map[string]bool{}
+	for _, k := range md.Keys() {
+		if len(k) >= 2 && k[0] == "services" && !seen[k[1]] {
+			if _, ok := m[k[1]]; ok {
+				seen[k[1]] = true
+				c.Order = append(c.Order, k[1])
+			}
+		}
+	}
+	for _, name := range keys(m) { // should not happen: every service has a key
+		if !seen[name] {
+			c.Order = append(c.Order, name)
+		}
+	}
+	for _, name := range c.Order {
+		sp := p.key(name)
+		st, ok := d.table(sp, m[name])
+		if !ok {
+			continue
+		}
+		c.Services[name] = d.service(name, sp, st)
+	}
+}
+
+func (d *decoder) service(name string, p keyPath, m map[string]any) *Service {
+	s := NewService(name)
+	policySet := false
+	for _, k := range keys(m) {
+		kp, v := p.key(k), m[k]
+		switch k {
+		case "command":
+			if argv, ok := d.strings(kp, v, "an array of strings (for a command line, use shell)"); ok {
+				s.Command = argv
+			}
+		case "shell":
+			if t, ok := d.str(kp, v); ok {
+				s.Shell = t.val
+			}
+		case "type":
+			if e, ok := d.enum(kp, v, "type", types); ok {
+				s.Type = Type(e)
+			}
+		case "main":
+			s.Main, _ = d.boolean(kp, v)
+		case "essential":
+			s.Essential, _ = d.boolean(kp, v)
+		case "enabled":
+			if b, ok := d.boolean(kp, v); ok {
+				s.Enabled = b
+			}
+		case "user":
+			s.User, _ = d.userOrGroup(kp, v)
+		case "group":
+			s.Group, _ = d.userOrGroup(kp, v)
+		case "working_dir":
+			if t, ok := d.str(kp, v); ok {
+				s.WorkingDir = d.path(t.val)
+			}
+		case "env":
+			s.Env = d.envTable(kp, v)
+		case "env_file":
+			s.EnvFile = d.envFiles(kp, v)
+		case "inherit_env":
+			if ie, ok := d.inheritEnv(kp, v); ok {
+				s.InheritEnv = ie
+			}
+		case "stdout":
+			if o, ok := d.output(kp, v, false); ok {
+				s.Stdout = o
+			}
+		case "stderr":
+			if o, ok := d.output(kp, v, true); ok {
+				s.Stderr = o
+			}
+		case "forward_signals":
+			s.ForwardSignals, _ = d.boolean(kp, v)
+		case "depends_on":
+			s.DependsOn = d.dependsOn(kp, v)
+		case "restart":
+			if rm, ok := d.table(kp, v); ok {
+				policySet = d.restart(&s.Restart, kp, rm)
+			}
+		case "stop":
+			if sm, ok := d.table(kp, v); ok {
+				d.stop(&s.Stop, kp, sm)
+			}
+		default:
+			d.unknown(kp, serviceKeys, serviceLater)
+		}
+	}
+	if s.Type == TypeOneshot && !policySet {
+		s.Restart.Policy = RestartNever
+	}
+	return s
+}
+
+func (d *decoder) envTable(p keyPath, v any) map[string]string {
+	m, ok := d.table(p, v)
+	if !ok {
+		return nil
+	}
+	env := make(map[string]string, len(m))
+	for _, k := range keys(m) {
+		kp := p.key(k)
+		if !validEnvName(k) {
+			line, col := d.at(kp, true)
+			d.addAt(line, col, fmt.Sprintf("%s: %q is not a valid variable name (letters, digits and _, not starting with a digit)", p, k))
+			continue
+		}
+		switch x := m[k].(type) {
+		case int64:
+			env[k] = strconv.FormatInt(x, 10)
+		case bool:
+			env[k] = strconv.FormatBool(x)
+		default:
+			t, ok := d.str(kp, x)
+			if !ok {
+				continue
+			}
+			if strings.IndexByte(t.val, 0) >= 0 {
+				d.fail(kp, "value contains a NUL byte")
+				continue
+			}
+			env[k] = t.val
+		}
+	}
+	return env
+}
+
+func (d *decoder) envFiles(p keyPath, v any) []EnvFile {
+	var items []any
+	var paths []keyPath
+	switch x := v.(type) {
+	case string:
+		items, paths = []any{x}, []keyPath{p}
+	case []any:
+		items = x
+		for i := range x {
+			paths = append(paths, p.index(i))
+		}
+	default:
+		d.fail(p, "want a path or an array of paths, not %s", typeName(v))
+		return nil
+	}
+	var out []EnvFile
+	for i, it := range items {
+		raw, ok := it.(string)
+		if !ok {
+			d.fail(paths[i], "want a path, not %s", typeName(it))
+			continue
+		}
+		// The '-' is looked for before expansion, so that a variable's
+		// value can never make a required file optional.
+		ef := EnvFile{}
+		if rest, ok := strings.CutPrefix(raw, "-"); ok {
+			ef.Optional, raw = true, rest
+		}
+		t, ok := d.str(paths[i], raw)
+		if !ok {
+			continue
+		}
+		if t.val == "" {
+			d.fail(paths[i], "empty path")
+			continue
+		}
+		ef.Path = d.path(t.val)
+		out = append(out, ef)
+	}
+	return out
+}
+
+func (d *decoder) inheritEnv(p keyPath, v any) (InheritEnv, bool) {
+	switch x := v.(type) {
+	case bool:
+		return InheritEnv{All: x}, true
+	case []any:
+		names, ok := d.strings(p, x, "")
+		if !ok {
+			return InheritEnv{}, false
+		}
+		for i, n := range names {
+			if !validEnvName(n) {
+				d.fail(p.index(i), "%q is not a valid variable name (letters, digits and _, not starting with a digit)", n)
+				ok = false
+			}
+		}
+		return InheritEnv{Names: names}, ok
+	}
+	d.fail(p, "want true, false or an array of variable names, not %s", typeName(v))
+	return InheritEnv{}, false
+}
+
+// output reads inherit | null | file:PATH | append:PATH, and stdout for
+// stderr.
+func (d *decoder) output(p keyPath, v any, stderr bool) (Output, bool) {
+	t, ok := d.str(p, v)
+	if !ok {
+		return Output{}, false
+	}
+	choices := outputKinds
+	if stderr {
+		choices = append(append([]string(nil), outputKinds...), string(OutputStdout))
+	}
+	kind, path, hasPath := strings.Cut(t.val, ":")
+	switch {
+	case !hasPath && (kind == string(OutputInherit) || kind == string(OutputNull) || stderr && kind == string(OutputStdout)):
+		return Output{Kind: OutputKind(kind)}, true
+	case hasPath && (kind == string(OutputFile) || kind == string(OutputAppend)):
+		if path == "" {
+			d.fail(p, "%s: wants a path after the colon", t)
+			return Output{}, false
+		}
+		return Output{Kind: OutputKind(kind), Path: d.path(path)}, true
+	}
+	hint := ""
+	if !t.expanded() {
+		words := []string{"inherit", "null", "file", "append"}
+		if stderr {
+			words = append(words, "stdout")
+		}
+		hint = didYouMean(kind, words)
+		if hint != "" && (strings.HasPrefix(hint, `; did you mean "file"`) || strings.HasPrefix(hint, `; did you mean "append"`)) {
+			hint = strings.TrimSuffix(hint, `"?`) + `:PATH"?`
+		}
+	}
+	d.fail(p, "unknown output %s (want %s)%s", t, list(choices), hint)
+	return Output{}, false
+}
+
+func (d *decoder) dependsOn(p keyPath, v any) map[string]Condition {
+	if _, ok := v.([]any); ok {
+		d.fail(p, "want a table of conditions such as { db = \"ready\" }, not an array")
+		return nil
+	}
+	m, ok := d.table(p, v)
+	if !ok {
+		return nil
+	}
+	deps := make(map[string]Condition, len(m))
+	for _, name := range keys(m) {
+		// A dependency with a bad condition is still recorded (as
+		// started), so that Validate checks the name and cycles.
+		cond := ConditionStarted
+		if e, ok := d.enum(p.key(name), m[name], "condition", conditions); ok {
+			cond = Condition(e)
+		}
+		deps[name] = cond
+	}
+	return deps
+}
+
+// restart decodes the restart table and reports whether it set a policy.
+func (d *decoder) restart(r *Restart, p keyPath, m map[string]any) (policySet bool) {
+	for _, k := range keys(m) {
+		kp, v := p.key(k), m[k]
+		switch k {
+		case "policy":
+			policySet = true
+			if e, ok := d.enum(kp, v, "restart policy", policies); ok {
+				r.Policy = RestartPolicy(e)
+			}
+		case "delay":
+			if dur, ok := d.duration(kp, v); ok {
+				r.Delay = dur
+			}
+		case "multiplier":
+			if f, ok := d.float(kp, v); ok {
+				r.Multiplier = f
+			}
+		case "max_delay":
+			if dur, ok := d.duration(kp, v); ok {
+				r.MaxDelay = dur
+			}
+		case "reset_after":
+			if dur, ok := d.duration(kp, v); ok {
+				r.ResetAfter = dur
+			}
+		case "limit_burst":
+			if n, ok := d.integer(kp, v); ok {
+				r.LimitBurst = n
+			}
+		case "limit_interval":
+			if dur, ok := d.duration(kp, v); ok {
+				r.LimitInterval = dur
+			}
+		case "success_exit_codes":
+			arr, ok := v.([]any)
+			if !ok {
+				d.fail(kp, "want an array of exit codes, not %s", typeName(v))
+				continue
+			}
+			codes := []int{}
+			for i, e := range arr {
+				if n, ok := d.integer(kp.index(i), e); ok {
+					codes = append(codes, n)
+				}
+			}
+			r.SuccessExitCodes = codes
+		default:
+			d.unknown(kp, restartKeys, nil)
+		}
+	}
+	return policySet
+}
+
+func (d *decoder) stop(st *Stop, p keyPath, m map[string]any) {
+	for _, k := range keys(m) {
+		kp, v := p.key(k), m[k]
+		switch k {
+		case "signal":
+			if sig, ok := d.signal(kp, v); ok {
+				st.Signal = sig
+			}
+		case "timeout":
+			if dur, ok := d.duration(kp, v); ok {
+				st.Timeout = dur
+			}
+		case "mode":
+			if e, ok := d.enum(kp, v, "stop mode", stopModes, stopModesLater...); ok {
+				st.Mode = StopMode(e)
+			}
+		default:
+			d.unknown(kp, stopKeys, nil)
+		}
+	}
+}
+
+// signal reads "SIGTERM", "TERM", "15", 15 or "RTMIN+3".
+func (d *decoder) signal(p keyPath, v any) (syscall.Signal, bool) {
+	var t text
+	if n, ok := v.(int64); ok {
+		s := strconv.FormatInt(n, 10)
+		t = text{val: s, src: s}
+	} else if t, ok = d.str(p, v); !ok {
+		return 0, false
+	}
+	sig, err := signals.Parse(t.val)
+	if err != nil {
+		d.fail(p, "unknown signal %s (want a name such as SIGTERM or TERM, a number from 1 to %d, or RTMIN+N)", t, signals.NSIG-1)
+		return 0, false
+	}
+	return sig, true
+}
+
+// validEnvName reports whether s is a portable environment variable name.
+func validEnvName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,373 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/initbox/initbox/signals"
+)
+
+// Validate checks what decoding cannot see on its own: command or shell,
+// value ranges, at most one main service, dependencies on services that
+// exist and are enabled, no dependency cycles, service names. Load and
+// Parse call it; call it again after changing a Config in code (Add).
+// It returns nil or an *Errors with every problem, at positions in the
+// file where the Config came from one.
+func (c *Config) Validate() error { return errorList(c.validate()) }
+
+type validator struct {
+	c     *Config
+	names []string // every service, in file order
+	errs  []Error
+}
+
+// errorf reports a problem with p, at its value (or key, with onKey).
+func (v *validator) errorf(p keyPath, onKey bool, format string, args ...any) {
+	v.errorAt(p, onKey, p, format, args...)
+}
+
+// errorAt reports a problem with label at p's value (or key, with onKey).
+func (v *validator) errorAt(p keyPath, onKey bool, label keyPath, format string, args ...any) {
+	e := Error{File: v.c.File, Msg: label.String() + ": " + fmt.Sprintf(format, args...)}
+	m := v.c.meta
+	switch {
+	case len(p) >= 2 && p[0] == "services" && (m == nil || m.added[p[1]]):
+		e.File = "" // a service added in code has no place in the file
+	case m != nil:
+		sp, _ := m.ix.lookup(p)
+		off := sp.val
+		if onKey || off < 0 {
+			off = sp.key
+		}
+		e.Line, e.Col = m.ix.lineCol(off)
+	}
+	v.errs = append(v.errs, e)
+}
+
+// skip reports whether p's value failed to decode, which was reported then.
+func (v *validator) skip(p keyPath) bool {
+	return v.c.meta != nil && v.c.meta.bad[p.id()]
+}
+
+// defined reports whether the file sets p; without a file, whether set says so.
+func (v *validator) defined(p keyPath, set bool) bool {
+	m := v.c.meta
+	if m == nil || len(p) >= 2 && p[0] == "services" && m.added[p[1]] {
+		return set
+	}
+	_, ok := m.ix.spans[p.id()]
+	return ok || set
+}
+
+func (c *Config) validate() []Error {
+	v := &validator{c: c, names: c.names()}
+	v.init()
+	var mains []string
+	for _, name := range v.names {
+		s := c.Services[name]
+		v.service(s)
+		if s.Main {
+			if len(mains) > 0 {
+				v.errorf(keyPath{"services", name, "main"}, false, "more than one main service (%q is main too)", mains[0])
+			}
+			mains = append(mains, name)
+		}
+	}
+	v.cycles()
+	return v.errs
+}
+
+// names returns every service name: Order first, then any missing from it.
+func (c *Config) names() []string {
+	names := make([]string, 0, len(c.Services))
+	seen := make(map[string]bool, len(c.Services))
+	for _, n := range c.Order {
+		if _, ok := c.Services[n]; ok && !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, n := range keys(c.Services) {
+		if !seen[n] {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func (v *validator) init() {
+	in, p := &v.c.Init, keyPath{"init"}
+	if k := p.key("shutdown_timeout"); in.ShutdownTimeout <= 0 && !v.skip(k) {
+		v.errorf(k, false, "must be positive")
+	}
+	if k := p.key("grace"); in.Grace < 0 && !v.skip(k) {
+		v.errorf(k, false, "must not be negative")
+	}
+	if k := p.key("log_format"); !oneOf(string(in.LogFormat), logFormats) && !v.skip(k) {
+		v.errorf(k, false, "unknown log format %q (want %s)", in.LogFormat, list(logFormats))
+	}
+}
+
+func oneOf(s string, choices []string) bool {
+	for _, c := range choices {
+		if s == c {
+			return true
+		}
+	}
+	return false
+}
+
+// validName reports whether a service name is usable everywhere it goes:
+// log prefixes, cgroup directories, `initbox ctl` arguments.
+func validName(name string) bool {
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) service(s *Service) {
+	p := keyPath{"services", s.Name}
+	if !validName(s.Name) {
+		v.errorf(p, true, "bad service name: use letters, digits, '_', '.' and '-' (and not . or ..)")
+	}
+	v.command(s, p)
+	if k := p.key("type"); !oneOf(string(s.Type), types) && !v.skip(k) {
+		v.errorf(k, false, "unknown type %q (want %s)", s.Type, list(types))
+	}
+	if s.Main && !s.Enabled {
+		v.errorf(p.key("enabled"), false, "a main service cannot be disabled")
+	}
+	v.output(p.key("stdout"), s.Stdout, false)
+	v.output(p.key("stderr"), s.Stderr, true)
+	for i, ef := range s.EnvFile {
+		if ef.Path == "" {
+			v.errorf(p.key("env_file").index(i), false, "empty path")
+		}
+	}
+	for _, k := range keys(s.Env) {
+		if !validEnvName(k) {
+			v.errorf(p.key("env").key(k), true, "not a valid variable name (letters, digits and _, not starting with a digit)")
+		}
+	}
+	v.restart(&s.Restart, p.key("restart"))
+	v.stop(&s.Stop, p.key("stop"))
+	v.dependsOn(s, p.key("depends_on"))
+}
+
+func (v *validator) command(s *Service, p keyPath) {
+	cmd, sh := p.key("command"), p.key("shell")
+	if v.skip(cmd) || v.skip(sh) {
+		return // the decoder has said what is wrong with them
+	}
+	hasCmd := v.defined(cmd, s.Command != nil)
+	hasShell := v.defined(sh, s.Shell != "")
+	switch {
+	case hasCmd && hasShell:
+		v.errorf(sh, true, "set either command or shell, not both")
+	case !hasCmd && !hasShell:
+		v.errorf(p, true, "set command (an argv array) or shell (a command line for /bin/sh -c)")
+	case hasCmd && len(s.Command) == 0:
+		v.errorf(cmd, false, "empty command")
+	case hasCmd && s.Command[0] == "":
+		v.errorf(cmd.index(0), false, "empty program name")
+	case hasShell && strings.TrimSpace(s.Shell) == "":
+		v.errorf(sh, false, "empty shell command line")
+	}
+}
+
+func (v *validator) output(p keyPath, o Output, stderr bool) {
+	if v.skip(p) {
+		return
+	}
+	switch o.Kind {
+	case OutputInherit, OutputNull:
+		return
+	case OutputFile, OutputAppend:
+		if o.Path == "" {
+			v.errorf(p, false, "%s: wants a path", o.Kind)
+		}
+		return
+	case OutputStdout:
+		if stderr {
+			return
+		}
+	}
+	v.errorf(p, false, "unknown output %q", o.String())
+}
+
+func (v *validator) restart(r *Restart, p keyPath) {
+	if k := p.key("policy"); !oneOf(string(r.Policy), policies) && !v.skip(k) {
+		v.errorf(k, false, "unknown restart policy %q (want %s)", r.Policy, list(policies))
+	}
+	if k := p.key("delay"); r.Delay < 0 && !v.skip(k) {
+		v.errorf(k, false, "must not be negative")
+	}
+	if k := p.key("multiplier"); !v.skip(k) {
+		switch m := r.Multiplier; {
+		case math.IsNaN(m) || math.IsInf(m, 0):
+			v.errorf(k, false, "must be a finite number")
+		case m < 1:
+			v.errorf(k, false, "must be at least 1 (1 keeps every delay the same), not %v", m)
+		}
+	}
+	if k := p.key("max_delay"); r.MaxDelay < r.Delay && r.Delay >= 0 && !v.skip(k) && !v.skip(p.key("delay")) {
+		v.errorf(k, false, "is less than delay (%v < %v)", r.MaxDelay, r.Delay)
+	}
+	if k := p.key("reset_after"); r.ResetAfter < 0 && !v.skip(k) {
+		v.errorf(k, false, "must not be negative")
+	}
+	if k := p.key("limit_burst"); r.LimitBurst < 1 && !v.skip(k) {
+		v.errorf(k, false, "must be at least 1, not %d", r.LimitBurst)
+	}
+	if k := p.key("limit_interval"); r.LimitInterval <= 0 && !v.skip(k) {
+		v.errorf(k, false, "must be positive")
+	}
+	for i, code := range r.SuccessExitCodes {
+		if k := p.key("success_exit_codes").index(i); (code < 0 || code > 255) && !v.skip(k) {
+			v.errorf(k, false, "exit code %d is outside 0..255", code)
+		}
+	}
+}
+
+func (v *validator) stop(st *Stop, p keyPath) {
+	if k := p.key("signal"); (st.Signal <= 0 || st.Signal >= signals.NSIG) && !v.skip(k) {
+		v.errorf(k, false, "signal %d is outside 1..%d", int(st.Signal), signals.NSIG-1)
+	}
+	if k := p.key("timeout"); st.Timeout <= 0 && !v.skip(k) {
+		v.errorf(k, false, "must be positive (SIGKILL follows it)")
+	}
+	if k := p.key("mode"); !oneOf(string(st.Mode), stopModes) && !v.skip(k) {
+		v.errorf(k, false, "unknown stop mode %q (want %s)", st.Mode, list(stopModes))
+	}
+}
+
+func (v *validator) dependsOn(s *Service, p keyPath) {
+	for _, dep := range keys(s.DependsOn) {
+		k, cond := p.key(dep), s.DependsOn[dep]
+		if !oneOf(string(cond), conditions) && !v.skip(k) {
+			v.errorf(k, false, "unknown condition %q (want %s)", cond, list(conditions))
+		}
+		t, ok := v.c.Services[dep]
+		switch {
+		case !ok:
+			v.errorAt(k, true, p, "unknown service %q%s", dep, didYouMean(dep, v.names))
+		case s.Enabled && !t.Enabled:
+			v.errorf(k, true, "%s is disabled, so %s would never start (enable %s or disable %s)", dep, s.Name, dep, s.Name)
+		case (cond == ConditionCompleted || cond == ConditionSucceeded) && t.Type != TypeOneshot && !v.skip(k):
+			v.errorf(k, false, "condition %s needs a oneshot service; %s is %s (use started, ready or healthy)", cond, dep, t.Type)
+		}
+	}
+}
+
+// cycles reports each dependency cycle once, as "a -> b -> a", starting
+// from the service the file defines first, at that service's depends_on
+// entry for the next one.
+func (v *validator) cycles() {
+	names := v.names
+	order := make(map[string]int, len(names))
+	for i, n := range names {
+		order[n] = i
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make(map[string]int, len(names))
+	var stack []string
+	reported := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, dep := range keys(v.c.Services[n].DependsOn) {
+			if _, ok := v.c.Services[dep]; !ok {
+				continue
+			}
+			switch color[dep] {
+			case white:
+				visit(dep)
+			case grey:
+				i := len(stack) - 1
+				for stack[i] != dep {
+					i--
+				}
+				cyc := append([]string(nil), stack[i:]...)
+				// Rotate so that the cycle starts at its first service.
+				first := 0
+				for j, m := range cyc {
+					if order[m] < order[cyc[first]] {
+						first = j
+					}
+				}
+				cyc = append(cyc[first:], cyc[:first]...)
+				cyc = append(cyc, cyc[0])
+				s := strings.Join(cyc, " -> ")
+				if !reported[s] {
+					reported[s] = true
+					v.errorf(keyPath{"services", cyc[0], "depends_on", cyc[1]}, true, "dependency cycle: %s", s)
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+	}
+	for _, n := range names {
+		if color[n] == white {
+			visit(n)
+		}
+	}
+}
+
+// StartOrder returns the enabled services in levels: every service of a
+// level depends only on services of earlier levels, so a level's services
+// may start in parallel once their conditions hold; stopping goes through
+// the levels in reverse. Within a level, services are in file order.
+// Dependencies on disabled services are ignored (Validate rejects them);
+// services in a dependency cycle are left out (Validate rejects those too).
+func (c *Config) StartOrder() [][]string {
+	enabled := map[string]bool{}
+	var remaining []string
+	for _, n := range c.names() {
+		if c.Services[n].Enabled {
+			enabled[n] = true
+			remaining = append(remaining, n)
+		}
+	}
+	placed := map[string]bool{}
+	var levels [][]string
+	for len(remaining) > 0 {
+		var level, rest []string
+		for _, n := range remaining {
+			ready := true
+			for dep := range c.Services[n].DependsOn {
+				if enabled[dep] && !placed[dep] {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				level = append(level, n)
+			} else {
+				rest = append(rest, n)
+			}
+		}
+		if len(level) == 0 {
+			break
+		}
+		for _, n := range level {
+			placed[n] = true
+		}
+		levels = append(levels, level)
+		remaining = rest
+	}
+	return levels
+}
