@@ -832,3 +832,19 @@ func TestBinarySize(t *testing.T) {
 		t.Fatalf("binary is %d bytes, over the %d-byte budget", fi.Size(), sizeBudget)
 	}
 }
+
+// TestDefaultBuildRefusesSupervisor: the default build leaves the
+// supervisor out (size budget, issue #2 and #3); `run` and `check` must say
+// so plainly rather than try to execute a program called "run".
+func TestDefaultBuildRefusesSupervisor(t *testing.T) {
+	if strings.Contains(runInit(t, runSpec{mode: direct, args: []string{"version"}}).stdout, "with the supervisor") {
+		t.Skip("the binary under test is built with the supervisor")
+	}
+	for _, sub := range []string{"run", "check"} {
+		r := runInit(t, runSpec{mode: direct, args: []string{sub, "-c", "/nonexistent.toml"}})
+		wantExit(t, r, 2)
+		if !strings.Contains(r.stderr, "built without the supervisor") || !strings.Contains(r.stderr, "-- "+sub) {
+			t.Errorf("%s: stderr %q lacks the reason and the `-- %s` hint", sub, r.stderr, sub)
+		}
+	}
+}

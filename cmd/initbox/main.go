@@ -40,8 +40,21 @@ func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
 	if !tiniOnly && len(args) > 0 {
 		switch args[0] {
 		case "version":
-			fmt.Printf("initbox %s (git %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			sup := "without"
+			if hasSupervisor {
+				sup = "with"
+			}
+			fmt.Printf("initbox %s (git %s, %s, %s/%s, %s the supervisor)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, sup)
 			return 0
+		}
+		if code, ok := subcommand(name, args[0], args[1:], in, r); ok {
+			return code
+		}
+	}
+	if !tiniOnly && len(args) == 0 {
+		// With no arguments, initbox runs its configuration if there is one.
+		if code, ok := runDefault(name, in, r); ok {
+			return code
 		}
 	}
 

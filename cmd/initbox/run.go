@@ -1,0 +1,171 @@
+//go:build linux && supervisor
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/reaper"
+	"github.com/initbox/initbox/signals"
+	"github.com/initbox/initbox/supervisor"
+)
+
+// defaultConfig is where initbox looks for its configuration when neither
+// -c nor INITBOX_CONFIG names one.
+const defaultConfig = "/etc/initbox/initbox.toml"
+
+type runOptions struct {
+	config    string
+	explicit  bool // -c given
+	verbosity int
+	argv      []string
+}
+
+// parseRun reads `run` and `check` options: -c FILE (or --config FILE,
+// --config=FILE) and -v, then an optional [--] PROGRAM ARGS.
+func parseRun(args []string, getenv func(string) (string, bool)) (runOptions, error) {
+	o := runOptions{config: defaultConfig}
+	if v, ok := getenv("INITBOX_CONFIG"); ok && v != "" {
+		o.config, o.explicit = v, true
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			o.argv = args[i+1:]
+			return o, nil
+		case a == "-c" || a == "--config":
+			if i+1 >= len(args) {
+				return o, fmt.Errorf("option %s needs a file", a)
+			}
+			i++
+			o.config, o.explicit = args[i], true
+		case strings.HasPrefix(a, "--config="):
+			o.config, o.explicit = strings.TrimPrefix(a, "--config="), true
+		case strings.HasPrefix(a, "-c") && len(a) > 2:
+			o.config, o.explicit = a[2:], true
+		case a == "-v":
+			o.verbosity++
+		case strings.HasPrefix(a, "-") && a != "-":
+			return o, fmt.Errorf("unknown option %s", a)
+		default:
+			o.argv = args[i:]
+			return o, nil
+		}
+	}
+	return o, nil
+}
+
+// loadConfig reads the configuration o names. A missing default file is no
+// error when a program is given: then the program is the only service.
+func loadConfig(o runOptions) (*config.Config, error) {
+	c, err := config.Load(o.config, os.LookupEnv)
+	if err == nil {
+		return c, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) && !o.explicit && len(o.argv) > 0 {
+		return config.New(), nil
+	}
+	return nil, err
+}
+
+// runSupervisor is `initbox run`.
+func runSupervisor(name string, args []string, in *signals.Intake, r *reaper.Reaper) int {
+	o, err := parseRun(args, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s run: %v\n", name, err)
+		return 2
+	}
+	c, err := loadConfig(o)
+	if err != nil {
+		printConfigError(name, err)
+		return 2
+	}
+	implicit := ""
+	if len(o.argv) > 0 {
+		m := config.NewService("main")
+		m.Command, m.Main = o.argv, true
+		m.Restart.Policy = config.RestartNever
+		if err := c.Add(m); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: -- %s: %v\n", name, o.argv[0], err)
+			return 2
+		}
+		if err := c.Validate(); err != nil {
+			printConfigError(name, err)
+			return 2
+		}
+		implicit = "main"
+	}
+	if len(c.Order) == 0 {
+		fmt.Fprintf(os.Stderr, "%s: %s defines no service and no program was given\n", name, c.File)
+		return 2
+	}
+	format := logging.Format(c.Init.LogFormat)
+	if v, ok := os.LookupEnv("INITBOX_LOG_FORMAT"); ok {
+		if format, err = logging.ParseFormat(v); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: INITBOX_LOG_FORMAT: %v\n", name, err)
+			return 2
+		}
+	}
+	level := logging.InfoLevel
+	if o.verbosity > 0 {
+		level = logging.DebugLevel
+	}
+	log := logging.Stderr(format, level)
+	if os.Getpid() != 1 {
+		// Outside a PID namespace, orphans must still come to initbox.
+		if err := reaper.SetSubreaper(); err != nil {
+			log.Warn("cannot register as a child subreaper: orphans will not be reaped", logging.Err(err))
+		}
+	}
+	s := supervisor.New(supervisor.Options{
+		Config:       c,
+		Starter:      r,
+		Sweep:        r.Sweep,
+		Fork:         in.Fork,
+		Env:          os.Environ(),
+		Stdout:       os.Stdout,
+		Stderr:       os.Stderr,
+		Log:          log,
+		ImplicitMain: implicit,
+	})
+	return s.Run(in.C)
+}
+
+// printConfigError prints what is wrong with the configuration. Problems
+// in the file are printed one per line as FILE:LINE:COL: message, exactly
+// as `initbox check` prints them, so that editors and CI annotators can
+// parse them; a "name: " prefix would spoil the first line only. Other
+// errors (the file cannot be read) get the prefix.
+func printConfigError(name string, err error) {
+	var list *config.Errors
+	if errors.As(err, &list) {
+		fmt.Fprintln(os.Stderr, list)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+}
+
+// check is `initbox check`: it validates the configuration and prints every
+// problem, exiting 0 when there is none and 2 otherwise.
+func check(name string, args []string) int {
+	o, err := parseRun(args, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s check: %v\n", name, err)
+		return 2
+	}
+	o.argv = nil
+	c, err := config.Load(o.config, os.LookupEnv)
+	if err != nil {
+		printConfigError(name, err)
+		return 2
+	}
+	fmt.Printf("%s: ok, %d services\n", c.File, len(c.Order))
+	return 0
+}

@@ -1,0 +1,476 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/output"
+	"github.com/initbox/initbox/reaper"
+)
+
+type state int
+
+const (
+	waiting  state = iota // for its dependencies, or for its restart
+	running               // its process runs
+	backoff               // waiting for the restart delay
+	stopping              // the stop signal was sent
+	stopped               // stopped by the supervisor, or never started
+	finished              // exited for good on its own
+	// unstarted: its fork or exec failed, and the failure is on its way
+	// through the loop as an exit. It has no process, so it is not
+	// "started" for its dependents, yet it is not settled either.
+	unstarted
+)
+
+func (st state) String() string {
+	return [...]string{"waiting", "running", "backoff", "stopping", "stopped", "finished", "unstarted"}[st]
+}
+
+type service struct {
+	cfg   *config.Service
+	state state
+	pid   int
+	gen   int // incremented by each start; events of earlier runs are dropped
+	timer *time.Timer
+
+	startedAt time.Time
+	starts    int         // processes started
+	window    []time.Time // start times within limit_interval
+	delay     time.Duration
+	ranOnce   bool // a process was started at least once
+	neverRan  bool // stopped before it ever started
+
+	exit      *reaper.Exit
+	succeeded bool // the last exit was a success
+	failed    bool // failed for good
+	doomed    bool // can never start: a dependency failed for good
+	cleanStop bool // stopped cleanly: success code, or death by its stop signal
+
+}
+
+func (v *service) stopTimer() {
+	if v.timer != nil {
+		v.timer.Stop()
+		v.timer = nil
+	}
+}
+
+// schedule starts every waiting service whose dependencies hold, and
+// fails those whose dependencies never will.
+func (s *Supervisor) schedule() {
+	for changed := true; changed && !s.shuttingDown; {
+		changed = false
+		for _, name := range s.order {
+			v := s.svcs[name]
+			if v.state != waiting || v.doomed {
+				continue
+			}
+			if !v.cfg.Enabled {
+				v.state = stopped
+				v.neverRan = true
+				v.cleanStop = true
+				changed = true
+				continue
+			}
+			ok, why := s.ready(name, v)
+			if why != "" {
+				v.doomed = true
+				v.failed = true
+				v.state = finished
+				s.log.Error("cannot start: dependency failed", logging.String("service", name), logging.String("reason", why))
+				if v.cfg.Essential || v.cfg.Main {
+					s.shutdown(fmt.Sprintf("essential service %s cannot start: %s", name, why), 1, true)
+					return
+				}
+				changed = true
+				continue
+			}
+			if ok {
+				s.start(name, v)
+				changed = true
+			}
+		}
+	}
+}
+
+// ready reports whether name's dependencies hold now; why is set when one
+// can never hold.
+func (s *Supervisor) ready(name string, v *service) (ok bool, why string) {
+	ok = true
+	for dep, cond := range v.cfg.DependsOn {
+		d := s.svcs[dep]
+		if d == nil {
+			continue // validated away
+		}
+		holds, never := condition(d, cond)
+		if never {
+			return false, fmt.Sprintf("%s did not reach %q", dep, cond)
+		}
+		if !holds {
+			ok = false
+		}
+	}
+	if ok && name == s.opts.ImplicitMain {
+		// As s6-overlay's CMD: after every other enabled service is up
+		// (a oneshot: completed) or has failed for good.
+		for other, o := range s.svcs {
+			if other == name || !o.cfg.Enabled {
+				continue
+			}
+			up := o.state == running && o.cfg.Type != config.TypeOneshot
+			if !up && !o.failed && o.state != finished && o.state != stopped {
+				return false, ""
+			}
+		}
+	}
+	return ok, ""
+}
+
+// condition says whether dependency d satisfies cond now, and whether it
+// never will. Readiness and health checks arrive with issue #7; until then
+// "ready" and "healthy" hold when the service runs.
+func condition(d *service, cond config.Condition) (holds, never bool) {
+	oneshot := d.cfg.Type == config.TypeOneshot
+	switch cond {
+	case config.ConditionStarted, config.ConditionReady, config.ConditionHealthy:
+		if d.state == running && !oneshot {
+			return true, false
+		}
+		if oneshot && d.state == finished {
+			return d.succeeded, !d.succeeded
+		}
+		if !d.cfg.Enabled {
+			return false, true
+		}
+		return false, d.failed || d.state == finished
+	case config.ConditionCompleted:
+		if d.state == finished {
+			return !d.doomed, d.doomed
+		}
+		return false, !d.cfg.Enabled
+	case config.ConditionSucceeded:
+		if d.state == finished {
+			return d.succeeded, !d.succeeded
+		}
+		return false, !d.cfg.Enabled || d.failed
+	}
+	return false, true
+}
+
+// start forks the service's process, or fails the start as an exit with
+// status 127 or 126 when the program cannot be run, so the restart policy
+// applies as it does to any failure.
+func (s *Supervisor) start(name string, v *service) {
+	now := s.now()
+	lim := v.cfg.Restart
+	cut := 0
+	for cut < len(v.window) && now.Sub(v.window[cut]) >= lim.LimitInterval {
+		cut++
+	}
+	v.window = v.window[cut:]
+	if len(v.window) >= lim.LimitBurst {
+		s.failForGood(name, v, fmt.Sprintf("start limit hit: %d starts within %s", lim.LimitBurst, lim.LimitInterval), exitCodeOf(v))
+		return
+	}
+	v.window = append(v.window, now)
+	v.gen++
+	v.starts++
+	gen := v.gen
+	pid, exited, err := s.fork(v)
+	if err != nil {
+		code := 1
+		switch {
+		case errors.Is(err, reaper.ErrNotFound):
+			code = 127
+		case errors.Is(err, reaper.ErrCannotExec):
+			code = 126
+		}
+		s.log.Error("cannot start", logging.String("service", name), logging.Err(err))
+		v.ranOnce = true
+		v.startedAt = now
+		// Deliver the failure as an exit through the loop, like any other,
+		// so that the restart policy applies; not at once, since schedule,
+		// which called start, is still walking the services.
+		go func() {
+			s.events <- event{name: name, gen: gen, kind: evExit, exit: reaper.Exit{Pid: 0, Status: unix.WaitStatus(code << 8)}}
+		}()
+		v.state = unstarted
+		return
+	}
+	v.pid, v.state, v.startedAt, v.ranOnce = pid, running, now, true
+	s.log.Info("started", logging.String("service", name), logging.Int("pid", pid), logging.Int("start", v.starts))
+	go func() {
+		e := <-exited
+		s.events <- event{name: name, gen: gen, kind: evExit, exit: e}
+	}()
+}
+
+func exitCodeOf(v *service) int {
+	if v.exit != nil {
+		if c := v.exit.Code(); c != 0 {
+			return c
+		}
+	}
+	return 1
+}
+
+// exited handles the end of a service's process.
+func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
+	v.pid = 0
+	v.stopTimer()
+	v.exit = &e
+	ran := s.now().Sub(v.startedAt)
+	code := e.Code()
+	v.succeeded = e.Status.Exited() && v.cfg.Restart.Success(e.Status.ExitStatus())
+	byStopSignal := e.Status.Signaled() && e.Status.Signal() == v.cfg.Stop.Signal
+	fields := []logging.Field{logging.String("service", name), logging.Int("pid", e.Pid), logging.String("status", e.String()), logging.Duration("ran", ran.Round(time.Millisecond))}
+
+	if e.Pid > 0 && v.cfg.Stop.Mode == config.StopGroup && !v.cfg.Main {
+		s.stopLeftovers(name, v, e.Pid)
+	}
+
+	if v.state == stopping || s.shuttingDown {
+		v.state = stopped
+		v.cleanStop = v.succeeded || byStopSignal
+		s.log.Info("stopped", fields...)
+		if v.cfg.Main && !s.exitSet {
+			s.exitCode, s.exitWhy, s.exitSet = code, "main service "+name+" stopped", true
+		}
+		return
+	}
+
+	if v.cfg.Main {
+		v.state = finished
+		v.cleanStop = true
+		s.log.Info("main service exited: stopping everything", fields...)
+		s.shutdown("main service "+name+" exited", code, true)
+		return
+	}
+
+	restart := false
+	switch v.cfg.Restart.Policy {
+	case config.RestartAlways:
+		restart = true
+	case config.RestartOnFailure:
+		restart = !v.succeeded
+	}
+	if !restart {
+		v.state = finished
+		v.cleanStop = v.succeeded
+		if v.succeeded {
+			s.log.Info("exited", fields...)
+		} else {
+			why := "exited with " + e.String()
+			if e.Pid == 0 {
+				why = "could not start (" + e.String() + ")"
+			}
+			s.failForGood(name, v, why, code)
+			return
+		}
+		s.schedule()
+		return
+	}
+
+	var delay time.Duration
+	delay, v.delay = backoffDelays(&v.cfg.Restart, v.delay, ran)
+	v.state = backoff
+	s.log.Warn("exited: restarting", append(fields, logging.Duration("delay", delay))...)
+	gen := v.gen
+	v.timer = time.AfterFunc(delay, func() { s.events <- event{name: name, gen: gen, kind: evRestart} })
+}
+
+// backoffDelays returns how long to wait before restarting a service whose
+// run lasted ran, and the delay due at the restart after that. cur is the
+// delay that was due: r.Delay at first, multiplied by r.Multiplier at each
+// restart up to r.MaxDelay. A run of at least r.ResetAfter starts the
+// series again from r.Delay.
+func backoffDelays(r *config.Restart, cur, ran time.Duration) (delay, next time.Duration) {
+	delay = cur
+	if ran >= r.ResetAfter {
+		delay = r.Delay
+	}
+	// In floating point, capped before the conversion: a large delay times
+	// the multiplier may not fit a Duration.
+	next = time.Duration(math.Min(float64(delay)*r.Multiplier, float64(r.MaxDelay)))
+	return delay, max(next, r.Delay)
+}
+
+// failForGood marks the service failed with no restart left, fails what
+// depends on it, and stops everything if it is essential.
+func (s *Supervisor) failForGood(name string, v *service, why string, code int) {
+	v.state = finished
+	v.failed = true
+	fields := []logging.Field{logging.String("service", name), logging.String("reason", why)}
+	if v.cfg.Essential {
+		s.log.Error("essential service failed: stopping everything", fields...)
+		if s.essentialBad == "" {
+			s.essentialBad = name
+		}
+		s.shutdown("essential service "+name+" failed: "+why, code, true)
+		return
+	}
+	s.log.Error("failed", fields...)
+	s.schedule()
+}
+
+// stopLeftovers ends what a service's process left in its process group
+// when it exited: SIGTERM now, SIGKILL after the service's stop timeout
+// (DESIGN: "Nothing escapes"; systemd's KillMode=control-group does the
+// same when the main process exits).
+func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) {
+	if unix.Kill(-pgid, 0) != nil {
+		return
+	}
+	s.log.Info("stopping processes the service left", logging.String("service", name), logging.Int("pgid", pgid))
+	_ = unix.Kill(-pgid, unix.SIGTERM)
+	_ = unix.Kill(-pgid, unix.SIGCONT)
+	// The event names the group, not the run: a restart in the meantime
+	// must not save the leftovers of the run before.
+	time.AfterFunc(v.cfg.Stop.Timeout, func() { s.events <- event{name: name, kind: evLeftoverKill, pgid: pgid} })
+}
+
+// fork starts the service's process with its environment, user, directory
+// and output.
+func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
+	c := v.cfg
+	env, err := c.Environ(s.opts.Env)
+	if err != nil {
+		return 0, nil, err
+	}
+	argv := c.Command
+	if c.Shell != "" {
+		argv = []string{"/bin/sh", "-c", c.Shell}
+	}
+	path, err := reaper.LookPath(argv[0], env)
+	if err != nil {
+		return 0, nil, fmt.Errorf("exec %s: %w", argv[0], err)
+	}
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if c.User != "" || c.Group != "" {
+		cred, err := credential(c.User, c.Group)
+		if err != nil {
+			return 0, nil, err
+		}
+		sys.Credential = cred
+	}
+	files, closeAfter, copies, err := s.stdio(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer func() {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+	}()
+	if c.Main && reaper.Foreground() {
+		sys.Foreground, sys.Ctty = true, 0
+	}
+	attr := &syscall.ProcAttr{Dir: c.WorkingDir, Env: env, Files: files, Sys: sys}
+	pid, exited, err := s.opts.Starter.Start(func() (int, error) {
+		return s.opts.Fork(func() (int, error) { return syscall.ForkExec(path, argv, attr) })
+	})
+	if err != nil {
+		for _, c := range copies {
+			c.r.Close()
+		}
+		return 0, nil, fmt.Errorf("exec %s: %w", argv[0], reaper.ExecError(err))
+	}
+	for _, cp := range copies {
+		s.copies.Add(1)
+		go func() {
+			defer s.copies.Done()
+			defer cp.r.Close()
+			output.Copy(cp.sink, output.Prefix(c.Name), cp.r)
+		}()
+	}
+	return pid, exited, nil
+}
+
+type copier struct {
+	r    *os.File
+	sink *output.Sink
+}
+
+// stdio opens the service's stdin (/dev/null, or initbox's own for the
+// main service), stdout and stderr. It returns the child's fds, the files
+// to close in initbox once the child has them, and the pipes to copy with
+// a prefix.
+func (s *Supervisor) stdio(c *config.Service) (files []uintptr, closeAfter []*os.File, copies []copier, err error) {
+	defer func() {
+		if err != nil {
+			for _, f := range closeAfter {
+				f.Close()
+			}
+			for _, c := range copies {
+				c.r.Close()
+			}
+		}
+	}()
+	open := func(name string, flag int) (*os.File, error) {
+		f, err := os.OpenFile(name, flag|syscall.O_CLOEXEC, 0o644)
+		if err == nil {
+			closeAfter = append(closeAfter, f)
+		}
+		return f, err
+	}
+	stdin := uintptr(0)
+	if !c.Main {
+		f, err := open(os.DevNull, os.O_RDONLY)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		stdin = f.Fd()
+	}
+	target := func(o config.Output, own uintptr, sink *output.Sink) (uintptr, error) {
+		switch o.Kind {
+		case config.OutputNull:
+			f, err := open(os.DevNull, os.O_WRONLY)
+			if err != nil {
+				return 0, err
+			}
+			return f.Fd(), nil
+		case config.OutputFile, config.OutputAppend:
+			flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			if o.Kind == config.OutputAppend {
+				flag = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+			}
+			f, err := open(o.Path, flag)
+			if err != nil {
+				return 0, err
+			}
+			return f.Fd(), nil
+		}
+		if c.Main || !s.cfg.Init.LogPrefix {
+			return own, nil
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, err
+		}
+		closeAfter = append(closeAfter, w)
+		copies = append(copies, copier{r: r, sink: sink})
+		return w.Fd(), nil
+	}
+	stdout, err := target(c.Stdout, 1, s.out)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stderr := stdout
+	if c.Stderr.Kind != config.OutputStdout {
+		if stderr, err = target(c.Stderr, 2, s.errOut); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return []uintptr{stdin, stdout, stderr}, closeAfter, copies, nil
+}

@@ -1,0 +1,489 @@
+//go:build linux
+
+// Package supervisor runs the services of a configuration: it starts them
+// in dependency order, restarts them with backoff within their limits,
+// stops them in reverse order within the shutdown budget, and chooses
+// initbox's exit status.
+//
+// All state lives in one goroutine, the one that calls Run; exits (from the
+// reaper), timers and signals reach it as events. Nothing polls: an idle
+// supervisor is blocked in a select (DESIGN: "Idle is idle"). Processes are
+// started only through the Starter, whose Start holds the reaper's lock
+// across the fork (DESIGN: "One owner of wait").
+package supervisor
+
+import (
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/output"
+	"github.com/initbox/initbox/reaper"
+	"github.com/initbox/initbox/signals"
+)
+
+// Starter starts processes and signals them; *reaper.Reaper is one.
+type Starter interface {
+	Start(fork func() (int, error)) (int, <-chan reaper.Exit, error)
+	Signal(pid int, sig syscall.Signal) error
+}
+
+// Options configure a Supervisor.
+type Options struct {
+	Config  *config.Config
+	Starter Starter
+	// Sweep, if not nil, stops what is left once every service has
+	// stopped (reaper.Reaper.Sweep); it runs only when Config.Init.Grace
+	// is positive and initbox is PID 1 or a subreaper.
+	Sweep func(grace time.Duration, cut <-chan struct{}) reaper.SweepResult
+	// Fork wraps every fork (signals.Intake.Fork); nil calls fork as is.
+	Fork func(fork func() (int, error)) (int, error)
+	// Env is initbox's own environment, what services inherit from.
+	Env []string
+	// Stdout and Stderr are initbox's own; services' prefixed lines go
+	// there.
+	Stdout, Stderr io.Writer
+	Log            *logging.Logger
+	// ImplicitMain marks the "main" service added by `initbox run --
+	// PROGRAM`: it starts only once every other enabled service is ready
+	// or has failed for good, as s6-overlay's CMD does.
+	ImplicitMain string
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// A Supervisor runs one configuration once.
+type Supervisor struct {
+	opts   Options
+	log    *logging.Logger
+	cfg    *config.Config
+	order  []string
+	svcs   map[string]*service
+	events chan event
+	out    *output.Sink
+	errOut *output.Sink
+	// copies counts the goroutines copying services' output; Run waits
+	// for them before it returns. Add is called only by Run's goroutine.
+	copies sync.WaitGroup
+	now    func() time.Time
+
+	shuttingDown bool
+	byUser       bool // the stop was asked for by a signal
+	killedAll    bool
+	deadline     *time.Timer
+	stopBy       time.Time // when the shutdown_timeout of the stop ends
+	exitSet      bool
+	exitCode     int
+	exitWhy      string
+	mainName     string
+	essentialBad string
+}
+
+type event struct {
+	name string
+	gen  int
+	kind eventKind
+	exit reaper.Exit
+	pgid int // evLeftoverKill: the process group to kill
+}
+
+type eventKind int
+
+const (
+	evExit eventKind = iota
+	evRestart
+	evStopTimeout
+	evLeftoverKill
+)
+
+// New returns a Supervisor for opts.Config, which must be valid.
+func New(opts Options) *Supervisor {
+	s := &Supervisor{
+		opts:   opts,
+		log:    opts.Log,
+		cfg:    opts.Config,
+		order:  slices.Clone(opts.Config.Order),
+		svcs:   map[string]*service{},
+		events: make(chan event, 64),
+		out:    output.NewSink(opts.Stdout),
+		errOut: output.NewSink(opts.Stderr),
+		now:    opts.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.opts.Fork == nil {
+		s.opts.Fork = func(f func() (int, error)) (int, error) { return f() }
+	}
+	for _, name := range s.order {
+		c := s.cfg.Services[name]
+		s.svcs[name] = &service{cfg: c, delay: c.Restart.Delay}
+		if c.Main {
+			s.mainName = name
+		}
+	}
+	return s
+}
+
+// Run starts the services and returns initbox's exit status once all have
+// stopped: the main service's status (128+N for signal N); else that of an
+// essential service that failed for good; else, after a stop by signal, 0
+// when every service stopped cleanly and 1 otherwise; else, when every
+// service simply finished, 0 if all succeeded and 1 otherwise.
+//
+// SIGTERM and SIGINT from sigs stop everything in reverse dependency order;
+// a second one kills everything at once. Other signals that initbox
+// forwards go to the main service and to services with forward_signals.
+func (s *Supervisor) Run(sigs <-chan os.Signal) int {
+	s.log.Info("supervisor starting", logging.Int("services", len(s.order)))
+	s.schedule()
+	s.checkFinished()
+	for !s.done() {
+		var deadline <-chan time.Time
+		if s.deadline != nil {
+			deadline = s.deadline.C
+		}
+		select {
+		case ev := <-s.events:
+			s.handle(ev)
+		case sig := <-sigs:
+			s.signal(sig.(syscall.Signal))
+		case <-deadline:
+			s.deadline = nil
+			s.log.Warn("shutdown timeout reached: killing every service left", logging.Duration("shutdown_timeout", s.cfg.Init.ShutdownTimeout))
+			s.killAll()
+		}
+	}
+	if s.deadline != nil {
+		s.deadline.Stop()
+	}
+	s.sweep(sigs)
+	s.drainOutput()
+	s.log.Info("supervisor done", logging.Int("status", s.exitCode), logging.String("reason", s.exitWhy))
+	return s.exitCode
+}
+
+// done reports whether nothing runs and nothing will start.
+func (s *Supervisor) done() bool {
+	if !s.shuttingDown {
+		return false
+	}
+	for _, v := range s.svcs {
+		if v.state == running || v.state == stopping || v.state == unstarted {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Supervisor) sweep(sigs <-chan os.Signal) {
+	if s.cfg.Init.Grace <= 0 || s.opts.Sweep == nil {
+		return
+	}
+	if os.Getpid() != 1 {
+		if ok, _ := reaper.IsSubreaper(); !ok {
+			return
+		}
+	}
+	cut, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == unix.SIGTERM || sig == unix.SIGINT {
+					close(cut)
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	res := s.opts.Sweep(s.cfg.Init.Grace, cut)
+	close(stop)
+	if res.Termed > 0 || res.Killed > 0 {
+		s.log.Info("swept the processes left", logging.Int("termed", res.Termed), logging.Int("killed", res.Killed), logging.Duration("grace", s.cfg.Init.Grace))
+	}
+}
+
+// outputDrain bounds the wait for services' output after the last service
+// has stopped. The normal wait is next to nothing: a pipe reaches EOF when
+// its writers exit. A process that escaped its service's stop (it left the
+// process group, and no grace sweep ran) may hold a pipe open forever, and
+// its lines are not worth more than this much of the exit, nor more than
+// what is left of shutdown_timeout (docker stop kills at 10 s) beyond
+// outputDrainMin.
+const (
+	outputDrain    = time.Second
+	outputDrainMin = 100 * time.Millisecond
+)
+
+// drainOutput waits until every line services wrote before they stopped
+// has been copied, so that the last lines of a service that has just exited
+// are not lost when initbox exits: its exit can reach the loop before its
+// copier has read the pipe to EOF.
+func (s *Supervisor) drainOutput() {
+	done := make(chan struct{})
+	go func() {
+		s.copies.Wait()
+		close(done)
+	}()
+	wait := min(outputDrain, max(time.Until(s.stopBy), outputDrainMin))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("output of services still open after they stopped: the rest is dropped", logging.Duration("waited", wait))
+	}
+}
+
+func (s *Supervisor) handle(ev event) {
+	v := s.svcs[ev.name]
+	if v == nil {
+		return
+	}
+	if ev.kind == evLeftoverKill {
+		// Not tied to a run: what any earlier run left must go.
+		s.killLeftovers(ev.name, ev.pgid)
+		return
+	}
+	if ev.gen != v.gen {
+		return // a timer or exit of an earlier run
+	}
+	switch ev.kind {
+	case evExit:
+		s.exited(ev.name, v, ev.exit)
+	case evRestart:
+		if v.state == backoff && !s.shuttingDown {
+			v.state = waiting
+			s.schedule()
+		}
+	case evStopTimeout:
+		if v.state == stopping {
+			s.log.Warn("stop timeout: sending SIGKILL", logging.String("service", ev.name), logging.Int("pid", v.pid), logging.Duration("timeout", v.cfg.Stop.Timeout))
+			s.kill(v, unix.SIGKILL)
+		}
+	}
+	s.checkFinished()
+}
+
+// killLeftovers sends SIGKILL to the process group that an exited run of
+// service name left behind, if anything is still in it. A group's id is the
+// pid of its first leader, which the kernel does not hand out again while
+// the group has members; once it is empty, the pid may be reused, and a
+// service started since then leads a group of that id itself: that one is
+// spared.
+func (s *Supervisor) killLeftovers(name string, pgid int) {
+	for _, o := range s.svcs {
+		if o.pid == pgid {
+			return
+		}
+	}
+	if unix.Kill(-pgid, 0) != nil {
+		return
+	}
+	s.log.Warn("processes left by the service ignored SIGTERM: sending SIGKILL", logging.String("service", name), logging.Int("pgid", pgid))
+	_ = unix.Kill(-pgid, unix.SIGKILL)
+}
+
+func (s *Supervisor) signal(sig syscall.Signal) {
+	switch sig {
+	case unix.SIGTERM, unix.SIGINT:
+		if s.shuttingDown && s.byUser {
+			s.log.Warn("second stop signal: killing every service", logging.String("signal", signals.Name(sig)))
+			s.killAll()
+			return
+		}
+		s.log.Info("stopping on signal", logging.String("signal", signals.Name(sig)))
+		s.byUser = true
+		s.shutdown("signal "+signals.Name(sig), 0, false)
+		return
+	}
+	if signals.Classify(sig) != signals.Forward {
+		s.log.Debug("not forwarded", logging.String("signal", signals.Name(sig)))
+		return
+	}
+	for _, name := range s.order {
+		v := s.svcs[name]
+		if v.state != running && v.state != stopping {
+			continue
+		}
+		if v.cfg.Main || v.cfg.ForwardSignals {
+			if err := s.opts.Starter.Signal(v.pid, sig); err != nil {
+				s.log.Debug("cannot forward signal", logging.String("service", name), logging.String("signal", signals.Name(sig)), logging.Err(err))
+			}
+		}
+	}
+}
+
+// shutdown begins the ordered stop. code and set say what initbox exits
+// with unless a main service decides.
+func (s *Supervisor) shutdown(why string, code int, set bool) {
+	if set && !s.exitSet {
+		s.exitCode, s.exitWhy, s.exitSet = code, why, true
+	}
+	if s.shuttingDown {
+		return
+	}
+	s.shuttingDown = true
+	if s.exitWhy == "" {
+		s.exitWhy = why
+	}
+	s.deadline = time.NewTimer(s.cfg.Init.ShutdownTimeout)
+	s.stopBy = time.Now().Add(s.cfg.Init.ShutdownTimeout)
+	for _, name := range s.order {
+		v := s.svcs[name]
+		switch v.state {
+		case waiting, backoff:
+			v.stopTimer()
+			v.state = stopped
+			v.neverRan = v.starts == 0
+		}
+	}
+	s.stopReady()
+}
+
+// stopReady sends the stop signal to every running service that no running
+// service depends on: dependents stop before what they depend on.
+func (s *Supervisor) stopReady() {
+	for _, name := range s.order {
+		v := s.svcs[name]
+		if v.state != running || s.hasRunningDependent(name) {
+			continue
+		}
+		v.state = stopping
+		timeout := v.cfg.Stop.Timeout
+		s.log.Info("stopping", logging.String("service", name), logging.Int("pid", v.pid), logging.String("signal", signals.Name(v.cfg.Stop.Signal)), logging.Duration("timeout", timeout))
+		s.kill(v, v.cfg.Stop.Signal)
+		gen := v.gen
+		v.timer = time.AfterFunc(timeout, func() { s.events <- event{name: name, gen: gen, kind: evStopTimeout} })
+	}
+}
+
+// hasRunningDependent reports whether a running service depends on name,
+// directly or through services that have already finished: web needs
+// migrate needs db orders db's stop after web's even when migrate, a
+// oneshot, is long done. The implicit main service (`run -- PROGRAM`)
+// depends on every other one, since it starts only once they are up: it
+// stops first, as s6-overlay's CMD does.
+func (s *Supervisor) hasRunningDependent(name string) bool {
+	if m := s.opts.ImplicitMain; m != "" && m != name {
+		if st := s.svcs[m].state; st == running || st == stopping {
+			return true
+		}
+	}
+	seen := map[string]bool{name: true}
+	queue := []string{name}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, other := range s.order {
+			if seen[other] {
+				continue
+			}
+			if _, ok := s.svcs[other].cfg.DependsOn[cur]; !ok {
+				continue
+			}
+			if st := s.svcs[other].state; st == running || st == stopping {
+				return true
+			}
+			seen[other] = true
+			queue = append(queue, other)
+		}
+	}
+	return false
+}
+
+// killAll sends SIGKILL to every service still running.
+func (s *Supervisor) killAll() {
+	s.killedAll = true
+	for _, name := range s.order {
+		v := s.svcs[name]
+		if v.state == running || v.state == stopping {
+			v.state = stopping
+			s.kill(v, unix.SIGKILL)
+		}
+	}
+}
+
+// kill signals the service as its stop mode says: its process group, or
+// its process alone.
+func (s *Supervisor) kill(v *service, sig syscall.Signal) {
+	if v.pid == 0 {
+		return
+	}
+	var err error
+	if v.cfg.Stop.Mode == config.StopProcess {
+		err = s.opts.Starter.Signal(v.pid, sig)
+	} else if err = unix.Kill(-v.pid, sig); err == unix.ESRCH {
+		err = os.ErrProcessDone
+	}
+	if sig == unix.SIGTERM || sig == unix.SIGHUP || sig == unix.SIGINT {
+		// A stopped process acts on the signal only once continued.
+		if v.cfg.Stop.Mode == config.StopProcess {
+			_ = s.opts.Starter.Signal(v.pid, unix.SIGCONT)
+		} else {
+			_ = unix.Kill(-v.pid, unix.SIGCONT)
+		}
+	}
+	if err != nil && err != os.ErrProcessDone {
+		s.log.Warn("cannot signal service", logging.String("service", v.cfg.Name), logging.String("signal", signals.Name(sig)), logging.Err(err))
+	}
+}
+
+// checkFinished ends the run when nothing runs and nothing can start any
+// more: every service finished on its own.
+func (s *Supervisor) checkFinished() {
+	if s.shuttingDown {
+		if s.done() {
+			s.finishStatus()
+		} else {
+			s.stopReady()
+		}
+		return
+	}
+	for _, v := range s.svcs {
+		if v.state == running || v.state == backoff || v.state == stopping || v.state == unstarted || (v.state == waiting && !v.doomed) {
+			return
+		}
+	}
+	failed := false
+	for _, v := range s.svcs {
+		if v.failed {
+			failed = true
+		}
+	}
+	code := 0
+	if failed {
+		code = 1
+	}
+	s.shutdown("every service finished", code, true)
+	s.finishStatus()
+}
+
+// finishStatus settles the exit status once every service has stopped.
+func (s *Supervisor) finishStatus() {
+	if s.exitSet {
+		return
+	}
+	clean := true
+	for _, v := range s.svcs {
+		if !v.neverRan && !v.cleanStop {
+			clean = false
+		}
+	}
+	s.exitSet = true
+	if clean {
+		s.exitCode = 0
+	} else {
+		s.exitCode = 1
+	}
+}

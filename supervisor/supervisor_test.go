@@ -1,0 +1,119 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/reaper"
+)
+
+// These tests run a Supervisor in the test process with real sh services,
+// so that the race detector sees its goroutines (exits, timers, output
+// copiers) at work. Black-box tests of initbox as PID 1 are in tests/.
+
+var (
+	reaperOnce sync.Once
+	testReaper *reaper.Reaper
+)
+
+// sharedReaper returns the process's one reaper: two would steal each
+// other's exits.
+func sharedReaper() *reaper.Reaper {
+	reaperOnce.Do(func() { testReaper = reaper.New(reaper.Options{}) })
+	return testReaper
+}
+
+// run parses text ("@D@" is replaced by a fresh directory), runs it to the
+// end with sigs queued, and returns the status, the services' stdout and
+// the directory.
+func run(t *testing.T, text string, sigs ...os.Signal) (int, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	text = strings.ReplaceAll(text, "@D@", dir)
+	c, err := config.Parse(filepath.Join(dir, "initbox.toml"), []byte(text), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr, log bytes.Buffer
+	sigc := make(chan os.Signal, len(sigs))
+	for _, s := range sigs {
+		sigc <- s
+	}
+	s := New(Options{
+		Config:  c,
+		Starter: sharedReaper(),
+		Env:     os.Environ(),
+		Stdout:  &stdout,
+		Stderr:  &stderr,
+		Log:     logging.New(&log, logging.Console, logging.DebugLevel),
+	})
+	code := s.Run(sigc)
+	t.Logf("log:\n%s--- stderr:\n%s", log.String(), stderr.String())
+	return code, stdout.String(), dir
+}
+
+// TestRunOutputComplete: when Run returns, every line the services wrote
+// has been copied, although their exits may reach the loop before their
+// output does.
+func TestRunOutputComplete(t *testing.T) {
+	const n = 500
+	code, out, _ := run(t, `
+[services.a]
+shell = '''i=0; while [ $i -lt 500 ]; do echo "a $i"; i=$((i+1)); done'''
+[services.b]
+type = "oneshot"
+shell = '''i=0; while [ $i -lt 500 ]; do echo "b $i"; i=$((i+1)); done; printf last'''
+`)
+	if code != 0 {
+		t.Fatalf("status %d, want 0", code)
+	}
+	if a, b := strings.Count(out, "a | a "), strings.Count(out, "b | b "); a != n || b != n || !strings.Contains(out, "b | last\n") {
+		t.Fatalf("copied %d lines of a and %d of b (want %d each) and last line: %v", a, b, n, strings.Contains(out, "b | last\n"))
+	}
+}
+
+// TestRunStopBySignal: a SIGTERM taken after the first start stops both
+// services, dependent first; both die of their stop signal, which is clean.
+func TestRunStopBySignal(t *testing.T) {
+	code, _, _ := run(t, `
+[services.db]
+command = ["sleep", "1000"]
+[services.web]
+command = ["sleep", "1000"]
+depends_on = { db = "started" }
+`, syscall.SIGTERM)
+	if code != 0 {
+		t.Fatalf("status %d, want 0", code)
+	}
+}
+
+// TestRunStartFailureIsNotStarted: a service whose start fails is not
+// "started" for its dependents, which fail with it.
+func TestRunStartFailureIsNotStarted(t *testing.T) {
+	code, _, dir := run(t, `
+[services.needy]
+env_file = "@D@/absent.env"
+restart = { policy = "never" }
+shell = "touch @D@/needy"
+[services.dep]
+depends_on = { needy = "started" }
+shell = "touch @D@/dep"
+`)
+	if code != 1 {
+		t.Fatalf("status %d, want 1", code)
+	}
+	for _, name := range []string{"needy", "dep"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s ran", name)
+		}
+	}
+}
