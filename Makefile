@@ -45,8 +45,8 @@ vmtest: build-full
 
 test: lint unit blackbox dockertest vmtest
 
-demo: build
-	@sh scripts/demo.sh $(BIN)
+demo: build build-full
+	@sh scripts/demo.sh $(BIN) $(FULLBIN)
 
 clean:
 	rm -rf bin

@@ -34,3 +34,23 @@ echo
 echo "== with initbox as PID 1: $NS $BIN -- sh -c WORKLOAD"
 $NS "$BIN" -- sh -c "$WORKLOAD"
 echo "== initbox exited with status $? (the program's)"
+
+# Part two: the supervisor (built with -tags supervisor: make build-full).
+FULL=${2:-}
+[ -n "$FULL" ] || exit 0
+case $FULL in /*) ;; *) FULL=$(pwd)/$FULL ;; esac
+echo
+echo "== the supervisor as PID 1: examples/web-and-worker.toml, and a main program that exits 3 after 2 s"
+echo "   $NS $FULL run -c examples/web-and-worker.toml -- sh -c '...; exit 3'"
+DEMO_DIR=$(mktemp -d)
+export DEMO_DIR
+start=$(date +%s%N)
+{
+	$NS "$FULL" run -c examples/web-and-worker.toml -- \
+		sh -c 'echo "main: doing the work"; sleep 2; echo "main: done, exit 3"; exit 3'
+	echo $? > "$DEMO_DIR/status"
+} 2>&1 | sed -E 's/^[0-9T:.-]+Z\t//'
+end=$(date +%s%N)
+status=$(cat "$DEMO_DIR/status")
+rm -rf "$DEMO_DIR"
+echo "== initbox exited with status $status (the main program's); whole run $(( (end-start)/1000000 )) ms: services started in dependency order, stopped in reverse when main exited"
