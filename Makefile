@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Unit tests take -race; the black-box tests in tests/ drive the built binary.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests)
 
-.PHONY: all build build-full test unit blackbox dockertest vmtest lint demo clean
+.PHONY: all build build-full test unit blackbox dockertest vmtest lint demo bench clean
 
 all: build
 
@@ -47,6 +47,11 @@ test: lint unit blackbox dockertest vmtest
 
 demo: build build-full
 	@sh scripts/demo.sh $(BIN) $(FULLBIN)
+
+# Start-up and an orphan storm, side by side with tini (issue #8 grows it).
+bench: build
+	@command -v tini-static >/dev/null || apt-get install -y -q --no-install-recommends tini
+	cd bench && $(GO) run . initbox=$(CURDIR)/$(BIN) tini-static=$$(command -v tini-static)
 
 clean:
 	rm -rf bin
