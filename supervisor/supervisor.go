@@ -78,6 +78,7 @@ type Supervisor struct {
 	byUser       bool // the stop was asked for by a signal
 	killedAll    bool
 	deadline     *time.Timer
+	deadlineAt   time.Time // when deadline fires
 	stopBy       time.Time // when the shutdown_timeout of the stop ends
 	exitSet      bool
 	exitCode     int
@@ -338,6 +339,7 @@ func (s *Supervisor) shutdown(why string, code int, set bool) {
 		s.exitWhy = why
 	}
 	s.deadline = time.NewTimer(s.cfg.Init.ShutdownTimeout)
+	s.deadlineAt = time.Now().Add(s.cfg.Init.ShutdownTimeout)
 	s.stopBy = time.Now().Add(s.cfg.Init.ShutdownTimeout)
 	for _, name := range s.order {
 		v := s.svcs[name]
@@ -360,7 +362,10 @@ func (s *Supervisor) stopReady() {
 			continue
 		}
 		v.state = stopping
-		timeout := v.cfg.Stop.Timeout
+		// stop.timeout never reaches beyond what is left of
+		// init.shutdown_timeout (issue #3): the SIGKILL comes no later than
+		// the budget allows, and the log says when it will.
+		timeout := min(v.cfg.Stop.Timeout, max(time.Until(s.deadlineAt), 0))
 		s.log.Info("stopping", logging.String("service", name), logging.Int("pid", v.pid), logging.String("signal", signals.Name(v.cfg.Stop.Signal)), logging.Duration("timeout", timeout))
 		s.kill(v, v.cfg.Stop.Signal)
 		gen := v.gen
