@@ -16,6 +16,7 @@ import (
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
+	"github.com/initbox/initbox/spawn"
 )
 
 // Set by the Makefile with -ldflags -X.
@@ -46,6 +47,8 @@ func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
 			}
 			fmt.Printf("initbox %s (git %s, %s, %s/%s, %s the supervisor)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, sup)
 			return 0
+		case "spawn", spawn.InnerMarker:
+			return runSpawn(name, args[0], args[1:], in, r)
 		}
 		if code, ok := subcommand(name, args[0], args[1:], in, r); ok {
 			return code
