@@ -1,8 +1,9 @@
 #!/bin/sh
 # make demo: run a workload that leaves orphans as PID 1 of a new PID
-# namespace, first with plain sh as PID 1, then under initbox, and show what
-# the kernel shows: zombies piling up without an init, none with initbox,
-# and the exit status passed on.
+# namespace, first with a PID 1 that does not reap, then under initbox spawn,
+# and show what the kernel shows: zombies piling up without an init, none
+# with initbox, and the exit status passed on. Then the supervisor runs a
+# small multi-service example the same way.
 set -u
 BIN=${1:-bin/initbox}
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
@@ -31,8 +32,9 @@ echo "== without an init: PID 1 is coreutils timeout, which waits for its own ch
 $NS timeout 60 sh -c "$WORKLOAD"
 echo "== exited with status $?"
 echo
-echo "== with initbox as PID 1: $NS $BIN -- sh -c WORKLOAD"
-$NS "$BIN" -- sh -c "$WORKLOAD"
+echo "== with initbox as PID 1 of fresh namespaces: $BIN spawn -- sh -c WORKLOAD"
+echo "   (initbox spawn makes the PID and mount namespaces itself; without root it maps you to root in a user namespace)"
+"$BIN" spawn -- sh -c "$WORKLOAD"
 echo "== initbox exited with status $? (the program's)"
 
 # Part two: the supervisor (built with -tags supervisor: make build-full).
@@ -40,13 +42,13 @@ FULL=${2:-}
 [ -n "$FULL" ] || exit 0
 case $FULL in /*) ;; *) FULL=$(pwd)/$FULL ;; esac
 echo
-echo "== the supervisor as PID 1: examples/web-and-worker.toml, and a main program that exits 3 after 2 s"
-echo "   $NS $FULL run -c examples/web-and-worker.toml -- sh -c '...; exit 3'"
+echo "== the supervisor as PID 1 of fresh namespaces: examples/web-and-worker.toml, and a main program that exits 3 after 2 s"
+echo "   $FULL spawn -c examples/web-and-worker.toml -- sh -c '...; exit 3'"
 DEMO_DIR=$(mktemp -d)
 export DEMO_DIR
 start=$(date +%s%N)
 {
-	$NS "$FULL" run -c examples/web-and-worker.toml -- \
+	"$FULL" spawn -c examples/web-and-worker.toml -- \
 		sh -c 'echo "main: doing the work"; sleep 2; echo "main: done, exit 3"; exit 3'
 	echo $? > "$DEMO_DIR/status"
 } 2>&1 | sed -E 's/^[0-9T:.-]+Z\t//'
