@@ -53,6 +53,43 @@ func main() {
 	if *only == "" || *only == "orphans" {
 		storm(inits, *orphans, *storms)
 	}
+	if *only == "" || *only == "spawn" {
+		spawnStartup(inits[0], *runs)
+	}
+}
+
+// spawnStartup compares `initbox spawn -- /bin/true` with what people use
+// today, `unshare --fork --pid --mount-proc /bin/true` (issue #6, #8). The
+// first init named must be initbox. Root only: unshare --pid needs it.
+func spawnStartup(ib initCmd, runs int) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench: spawn skipped: unshare --pid needs root")
+		return
+	}
+	rows := []initCmd{
+		{"unshare --fork --pid --mount-proc", []string{"unshare", "--fork", "--pid", "--mount-proc"}},
+		{"initbox spawn", append(slices.Clone(ib.argv), "spawn", "--")},
+		{"initbox spawn --user", append(slices.Clone(ib.argv), "spawn", "--user", "--")},
+	}
+	times := make([][]time.Duration, len(rows))
+	for range runs {
+		for i, in := range rows {
+			d, _, err := run(append(slices.Clone(in.argv), "/bin/true"))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s: %v\n", in.name, err)
+				os.Exit(1)
+			}
+			times[i] = append(times[i], d)
+		}
+	}
+	fmt.Printf("\n## spawn: CMD /bin/true, %d runs each, alternating\n\n", runs)
+	fmt.Println("| command | median | p99 | median / unshare |")
+	fmt.Println("|---|---|---|---|")
+	ref := quantile(times[0], 0.5)
+	for i, in := range rows {
+		med := quantile(times[i], 0.5)
+		fmt.Printf("| %s | %s | %s | %.2f |\n", in.name, ms(med), ms(quantile(times[i], 0.99)), float64(med)/float64(ref))
+	}
 }
 
 func run(argv []string) (time.Duration, []byte, error) {
