@@ -37,7 +37,7 @@ TESTENV = INITBOX_BIN=$(CURDIR)/$(BIN) INITBOX_FULL_BIN=$(CURDIR)/$(FULLBIN)
 blackbox: build build-full
 	$(TESTENV) $(GO) test -count=1 -timeout 20m ./tests/
 
-dockertest: build
+dockertest: build build-full
 	$(TESTENV) $(GO) test -count=1 -timeout 10m ./tests/docker/
 
 vmtest: build-full
