@@ -170,17 +170,18 @@ func (in *Intake) Stop() {
 }
 
 // Parse reads a signal given as a name with or without the SIG prefix
-// ("SIGTERM", "term"), a number ("15"), or a real-time offset ("RTMIN+3",
+// ("SIGTERM", "term"), a number ("15", "SIG32"), or a real-time offset ("RTMIN+3",
 // "SIGRTMAX-1").
 func Parse(s string) (syscall.Signal, error) {
 	name := strings.ToUpper(strings.TrimSpace(s))
+	// "SIG32" too: it is what Name gives for the signals without a name.
+	name = strings.TrimPrefix(name, "SIG")
 	if n, err := strconv.Atoi(name); err == nil {
 		if n <= 0 || n >= NSIG {
 			return 0, fmt.Errorf("signal %q: number out of range 1..%d", s, NSIG-1)
 		}
 		return syscall.Signal(n), nil
 	}
-	name = strings.TrimPrefix(name, "SIG")
 	if rt, ok := strings.CutPrefix(name, "RTMIN"); ok {
 		return rtOffset(s, rt, RTMin, 1)
 	}

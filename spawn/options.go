@@ -17,6 +17,7 @@ package spawn
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -246,7 +247,16 @@ func parseDuration(s string) (time.Duration, error) {
 		if ferr != nil {
 			return 0, fmt.Errorf("--grace %q: want a duration such as 10s or 500ms", s)
 		}
-		d = time.Duration(secs * float64(time.Second))
+		// A float out of int64's range converts to an unspecified value
+		// (math.MinInt64 on amd64): check first. NaN fails both tests.
+		ns := secs * float64(time.Second)
+		if ns < 0 {
+			return 0, fmt.Errorf("--grace %q: negative", s)
+		}
+		if !(ns < float64(math.MaxInt64)) {
+			return 0, fmt.Errorf("--grace %q: too large", s)
+		}
+		d = time.Duration(ns)
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("--grace %q: negative", s)

@@ -384,7 +384,16 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		for _, c := range copies {
 			c.r.Close()
 		}
-		return 0, nil, fmt.Errorf("exec %s: %w", argv[0], reaper.ExecError(err))
+		// ForkExec reports a failed chdir in the child like a failed exec
+		// ("exec /bin/sh: no such file or directory"): name the directory
+		// when it is the one that is missing.
+		what := "exec " + argv[0]
+		if c.WorkingDir != "" {
+			if _, serr := os.Stat(c.WorkingDir); serr != nil {
+				what = "working_dir " + c.WorkingDir
+			}
+		}
+		return 0, nil, fmt.Errorf("%s: %w", what, reaper.ExecError(err))
 	}
 	for _, cp := range copies {
 		s.copies.Add(1)

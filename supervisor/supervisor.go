@@ -144,6 +144,7 @@ func New(opts Options) *Supervisor {
 // forwards go to the main service and to services with forward_signals.
 func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 	s.log.Info("supervisor starting", logging.Int("services", len(s.order)))
+	cloexecInherited()
 	s.schedule()
 	s.checkFinished()
 	for !s.done() {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"syscall"
@@ -153,7 +154,16 @@ func parseDuration(s string) (time.Duration, error) {
 		if ferr != nil {
 			return 0, fmt.Errorf("%q: want a duration such as 10s or 500ms", s)
 		}
-		d = time.Duration(secs * float64(time.Second))
+		// A float out of int64's range converts to an unspecified value
+		// (math.MinInt64 on amd64): check first. NaN fails both tests.
+		ns := secs * float64(time.Second)
+		if ns < 0 {
+			return 0, fmt.Errorf("%q: must not be negative", s)
+		}
+		if !(ns < float64(math.MaxInt64)) {
+			return 0, fmt.Errorf("%q: too large", s)
+		}
+		d = time.Duration(ns)
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("%q: must not be negative", s)
