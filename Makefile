@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Unit tests take -race; the black-box tests in tests/ drive the built binary.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests)
 
-.PHONY: all build build-full test unit blackbox dockertest vmtest lint demo bench clean
+.PHONY: all build build-full test unit fuzz blackbox dockertest vmtest lint demo bench clean
 
 all: build
 
@@ -29,6 +29,19 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(GO) test -race -count=1 -tags supervisor ./cmd/initbox/
+
+# Each fuzz target for a short fixed time (issue #9); FUZZTIME=5m for longer.
+FUZZTIME ?= 10s
+FUZZ = ./signals/:FuzzParse ./cmd/initbox/:FuzzParseTini ./cmd/initbox/:FuzzParseDuration \
+	./spawn/:FuzzParseArgs ./spawn/:FuzzParseBind ./spawn/:FuzzParseDuration \
+	./config/:FuzzParse ./config/:FuzzParseEnvFile
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
+	$(GO) test -tags supervisor -run '^$$' -fuzz '^FuzzParseRun$$' -fuzztime $(FUZZTIME) ./cmd/initbox/
 
 TESTENV = INITBOX_BIN=$(CURDIR)/$(BIN) INITBOX_FULL_BIN=$(CURDIR)/$(FULLBIN)
 
@@ -43,7 +56,7 @@ dockertest: build build-full
 vmtest: build-full
 	$(TESTENV) $(GO) test -count=1 -timeout 10m ./tests/vm/...
 
-test: lint unit blackbox dockertest vmtest
+test: lint unit fuzz blackbox dockertest vmtest
 
 demo: build build-full
 	@sh scripts/demo.sh $(BIN) $(FULLBIN)
