@@ -61,10 +61,12 @@ test: lint unit fuzz blackbox dockertest vmtest
 demo: build build-full
 	@sh scripts/demo.sh $(BIN) $(FULLBIN)
 
-# Start-up and an orphan storm, side by side with tini (issue #8 grows it).
-bench: build
-	@command -v tini-static >/dev/null || apt-get install -y -q --no-install-recommends tini
-	cd bench && $(GO) run . initbox=$(CURDIR)/$(BIN) tini-static=$$(command -v tini-static)
+# initbox side by side with tini, tini-static, dumb-init, catatonit,
+# supervisord, s6 and runit (installed from Debian when missing), in one run
+# (issue #8): writes bench/results.md, results.json and results.png. Root;
+# about 8 minutes; BENCHFLAGS=-quick for about 2.
+bench: build build-full
+	cd bench && $(GO) run . $(BENCHFLAGS)
 
 clean:
 	rm -rf bin
