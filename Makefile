@@ -33,8 +33,8 @@ unit:
 
 # Each fuzz target for a short fixed time (issue #9); FUZZTIME=5m for longer.
 FUZZTIME ?= 10s
-FUZZ = ./signals/:FuzzParse ./cmd/initbox/:FuzzParseTini ./cmd/initbox/:FuzzParseDuration \
-	./spawn/:FuzzParseArgs ./spawn/:FuzzParseBind ./spawn/:FuzzParseDuration \
+FUZZ = ./signals/:FuzzParse ./cmd/initbox/:FuzzParseTini ./pid1/:FuzzParseGrace \
+	./spawn/:FuzzParseArgs ./spawn/:FuzzParseBind \
 	./config/:FuzzParse ./config/:FuzzParseEnvFile
 fuzz:
 	@set -e; for t in $(FUZZ); do \

@@ -90,39 +90,3 @@ func FuzzParseBind(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseDuration checks spawn's --grace values: no panic, an error with
-// a message, never negative, and d.String() parses back to d.
-func FuzzParseDuration(f *testing.F) {
-	for _, s := range []string{"2s", "1.5", "0", "-1s", "-1", "soon", "1e300", "9.3e9", "NaN", "+Inf", "2562047h47m16.854775807s", "2562048h"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := parseDuration(s)
-		if err != nil {
-			if err.Error() == "" {
-				t.Errorf("parseDuration(%q): empty error", s)
-			}
-			return
-		}
-		if d < 0 {
-			t.Fatalf("parseDuration(%q) = %v: negative", s, d)
-		}
-		if back, err := parseDuration(d.String()); err != nil || back != d {
-			t.Errorf("parseDuration(%q) = %v, which parses back to %v, %v", s, d, back, err)
-		}
-	})
-}
-
-// TestParseDurationOutOfRange: --grace beyond what a Duration holds is
-// refused as too large, NaN refused (as in cmd/initbox).
-func TestParseDurationOutOfRange(t *testing.T) {
-	for _, s := range []string{"1e300", "9.3e9", "NaN", "+Inf"} {
-		if d, err := parseDuration(s); err == nil {
-			t.Errorf("parseDuration(%q) = %v, want an error", s, d)
-		}
-	}
-	if _, err := parseDuration("1e300"); err == nil || !strings.Contains(err.Error(), "too large") {
-		t.Errorf("parseDuration(1e300): %v, want too large", err)
-	}
-}

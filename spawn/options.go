@@ -17,10 +17,10 @@ package spawn
 import (
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/initbox/initbox/pid1"
 )
 
 // InnerMarker is argv[1] of the re-executed inner process: `initbox
@@ -239,27 +239,11 @@ func ParseArgs(args []string) (Options, error) {
 	return o, nil
 }
 
-// parseDuration accepts Go durations ("1.5s") and a bare number of seconds.
+// parseDuration reads --grace as the tini mode reads it.
 func parseDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
+	d, err := pid1.ParseGrace(s)
 	if err != nil {
-		secs, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil {
-			return 0, fmt.Errorf("--grace %q: want a duration such as 10s or 500ms", s)
-		}
-		// A float out of int64's range converts to an unspecified value
-		// (math.MinInt64 on amd64): check first. NaN fails both tests.
-		ns := secs * float64(time.Second)
-		if ns < 0 {
-			return 0, fmt.Errorf("--grace %q: negative", s)
-		}
-		if !(ns < float64(math.MaxInt64)) {
-			return 0, fmt.Errorf("--grace %q: too large", s)
-		}
-		d = time.Duration(ns)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("--grace %q: negative", s)
+		return 0, fmt.Errorf("--grace: %w", err)
 	}
 	return d, nil
 }

@@ -4,13 +4,13 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/signals"
 )
 
@@ -51,7 +51,7 @@ func parseTini(args []string, getenv func(string) (string, bool)) (tiniOptions, 
 		o.verbosity = n
 	}
 	if v, ok := getenv("INITBOX_GRACE"); ok && v != "" {
-		d, err := parseDuration(v)
+		d, err := pid1.ParseGrace(v)
 		if err != nil {
 			return o, fmt.Errorf("INITBOX_GRACE: %w", err)
 		}
@@ -86,7 +86,7 @@ func parseTini(args []string, getenv func(string) (string, bool)) (tiniOptions, 
 				i++
 				v = args[i]
 			}
-			d, err := parseDuration(v)
+			d, err := pid1.ParseGrace(v)
 			if err != nil {
 				return o, fmt.Errorf("--grace: %w", err)
 			}
@@ -143,32 +143,6 @@ func parseTini(args []string, getenv func(string) (string, bool)) (tiniOptions, 
 		}
 	}
 	return o, nil
-}
-
-// parseDuration accepts Go durations ("1.5s", "300ms") and a bare number
-// of seconds ("5").
-func parseDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		secs, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil {
-			return 0, fmt.Errorf("%q: want a duration such as 10s or 500ms", s)
-		}
-		// A float out of int64's range converts to an unspecified value
-		// (math.MinInt64 on amd64): check first. NaN fails both tests.
-		ns := secs * float64(time.Second)
-		if ns < 0 {
-			return 0, fmt.Errorf("%q: must not be negative", s)
-		}
-		if !(ns < float64(math.MaxInt64)) {
-			return 0, fmt.Errorf("%q: too large", s)
-		}
-		d = time.Duration(ns)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%q: must not be negative", s)
-	}
-	return d, nil
 }
 
 func usage(name string) string {

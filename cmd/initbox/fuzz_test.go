@@ -5,7 +5,6 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 // FuzzParseTini checks that parseTini never panics, that every error has a
@@ -75,49 +74,4 @@ func FuzzParseTini(f *testing.F) {
 			t.Errorf("parseTini(%q): program %q is not a suffix of the arguments", args, o.argv)
 		}
 	})
-}
-
-// FuzzParseDuration checks that parseDuration never panics, that every
-// error has a message, that what it accepts is not negative, and that an
-// accepted duration printed by time.Duration.String parses back to itself.
-func FuzzParseDuration(f *testing.F) {
-	for _, s := range []string{
-		"10s", "500ms", "5", "1.5", "0", "-0", "-1s", "-1", "1h2m3.5s", "", "soon", "1e300", "9.3e9",
-		"9.2e9", "NaN", "Inf", "-Inf", "+Inf", "0x10", "1_0", "2562047h47m16.854775807s", "2562048h", ".5", "5.",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := parseDuration(s)
-		if err != nil {
-			if err.Error() == "" {
-				t.Errorf("parseDuration(%q): empty error", s)
-			}
-			return
-		}
-		if d < 0 {
-			t.Fatalf("parseDuration(%q) = %v: negative", s, d)
-		}
-		back, err := parseDuration(d.String())
-		if err != nil || back != d {
-			t.Errorf("parseDuration(%q) = %v, which parses back to %v, %v", s, d, back, err)
-		}
-	})
-}
-
-// TestParseDurationOutOfRange: a number of seconds beyond what a Duration
-// holds is refused as too large (found by FuzzParseDuration: the float
-// conversion gave math.MinInt64 on amd64), and NaN is refused.
-func TestParseDurationOutOfRange(t *testing.T) {
-	for _, s := range []string{"1e300", "9.3e9", "NaN", "+Inf"} {
-		if d, err := parseDuration(s); err == nil {
-			t.Errorf("parseDuration(%q) = %v, want an error", s, d)
-		}
-	}
-	if _, err := parseDuration("1e300"); err == nil || !strings.Contains(err.Error(), "too large") {
-		t.Errorf("parseDuration(1e300): %v, want too large", err)
-	}
-	if d, err := parseDuration("9.2e9"); err != nil || d != 9_200_000_000*time.Second {
-		t.Errorf("parseDuration(9.2e9) = %v, %v", d, err)
-	}
 }
