@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -216,28 +216,35 @@ func statusKB(pid int, key string) float64 {
 
 func pssKB(pid int) float64 { return procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss") }
 
-func procKB(file, key string) float64 {
+func procKB(file, key string) float64 { return procSum(file, key) }
+
+// procSum reads file once and adds up the numbers of the "Key: N" lines of
+// keys.
+func procSum(file string, keys ...string) float64 {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return 0
 	}
+	sum := 0.0
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				x, _ := strconv.ParseFloat(f[0], 64)
-				return x
+		for _, key := range keys {
+			if v, ok := strings.CutPrefix(l, key+":"); ok {
+				if f := strings.Fields(v); len(f) > 0 {
+					x, _ := strconv.ParseFloat(f[0], 64)
+					sum += x
+				}
 			}
 		}
 	}
-	return 0
+	return sum
 }
 
 // ctxSwitches sums voluntary and involuntary switches over all threads.
 func ctxSwitches(pid int) (sum, threads int) {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
 	for _, t := range tasks {
-		sum += int(procKB(t, "voluntary_ctxt_switches") + procKB(t, "nonvoluntary_ctxt_switches"))
+		// One read per task, so both counts come from one snapshot.
+		sum += int(procSum(t, "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"))
 	}
 	return sum, len(tasks)
 }
@@ -246,16 +253,13 @@ func ctxSwitches(pid int) (sum, threads int) {
 func binarySize(r *report, inits []initCmd, o options) {
 	all := slices.Clone(inits)
 	all = append(all, initCmd{name: "initbox-full", bin: o.initboxFull})
-	var mu sync.Mutex
 	for _, in := range all {
 		st, err := os.Stat(in.bin)
 		if err != nil {
 			continue
 		}
-		mu.Lock()
 		r.add(&figure{Workload: "binary", Metric: "size", Init: in.name, Unit: "MiB",
 			Median: float64(st.Size()) / (1 << 20), Samples: 1, Extra: fmt.Sprintf("%d B, %s", st.Size(), linkage(in.bin))})
-		mu.Unlock()
 	}
 	r.ratios("binary", "size", "initbox")
 	r.tableOf("binary size", "Size on disk of the file run (symlinks followed). initbox is `make build` (tini mode); initbox-full adds the supervisor.",
@@ -264,12 +268,15 @@ func binarySize(r *report, inits []initCmd, o options) {
 
 // linkage says whether an ELF file has a program interpreter (dynamic).
 func linkage(path string) string {
-	b, err := os.ReadFile(path)
+	f, err := elf.Open(path)
 	if err != nil {
 		return "?"
 	}
-	if strings.Contains(string(b[:min(len(b), 4096)]), "/lib64/ld-linux") {
-		return "dynamic"
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "dynamic"
+		}
 	}
 	return "static"
 }

@@ -84,14 +84,6 @@ func Stderr(format Format, level Level) *Logger {
 	return New(os.Stderr, format, level)
 }
 
-// Discard returns a Logger that writes nothing.
-func Discard() *Logger { return nil }
-
-// Enabled reports whether entries at level l are written.
-func (l *Logger) Enabled(lvl Level) bool {
-	return l != nil && l.core.Enabled(lvl)
-}
-
 func (l *Logger) log(lvl Level, msg string, fields []Field) {
 	if l == nil {
 		return

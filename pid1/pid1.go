@@ -26,9 +26,9 @@ import (
 
 // Exit statuses initbox returns for itself, following the shell.
 const (
-	ExitFailure    = 1   // initbox could not start the program for a reason of its own
-	ExitCannotExec = 126 // the program exists but cannot be executed
-	ExitNotFound   = 127 // the program was not found
+	ExitFailure    = reaper.ExitFailure    // initbox could not start the program for a reason of its own
+	ExitCannotExec = reaper.ExitCannotExec // the program exists but cannot be executed
+	ExitNotFound   = reaper.ExitNotFound   // the program was not found
 )
 
 // Config describes one run.
@@ -94,13 +94,7 @@ func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
 	pid, exited, err := start(cfg, in, r)
 	if err != nil {
 		log.Error(err.Error())
-		switch {
-		case errors.Is(err, reaper.ErrNotFound):
-			return ExitNotFound
-		case errors.Is(err, reaper.ErrCannotExec):
-			return ExitCannotExec
-		}
-		return ExitFailure
+		return reaper.ExitStatus(err)
 	}
 	log.Info("started", logging.Int("pid", pid), logging.Strings("argv", cfg.Argv))
 	// The init holds no directory busy; the program keeps its own
@@ -112,7 +106,7 @@ wait:
 	for {
 		select {
 		case sig := <-in.C:
-			forward(log, r, pid, cfg.Group, sig.(syscall.Signal))
+			Forward(log, r, pid, cfg.Group, sig.(syscall.Signal))
 		case e = <-exited:
 			break wait
 		}
@@ -125,7 +119,7 @@ wait:
 			break
 		}
 	}
-	if cfg.Grace > 0 && (self == 1 || subreaper) {
+	if cfg.Grace > 0 {
 		sweep(log, in, r, cfg.Grace)
 	}
 	return code
@@ -134,24 +128,12 @@ wait:
 // sweep runs r.Sweep, and a second SIGTERM, SIGINT or SIGQUIT meanwhile
 // cuts the grace period short.
 func sweep(log *logging.Logger, in *signals.Intake, r *reaper.Reaper, grace time.Duration) {
-	cut, stop := make(chan struct{}), make(chan struct{})
-	go func() {
-		for {
-			select {
-			case sig := <-in.C:
-				switch sig {
-				case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
-					log.Warn("grace period cut short", logging.String("signal", signals.Name(sig.(syscall.Signal))))
-					close(cut)
-					return
-				}
-			case <-stop:
-				return
-			}
-		}
-	}()
+	cut, stop := signals.Watch(in.C, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT)
 	res := r.Sweep(grace, cut)
-	close(stop)
+	stop()
+	if res.Cut != nil {
+		log.Warn("grace period cut short", logging.String("signal", signals.Name(res.Cut.(syscall.Signal))))
+	}
 	if res.Termed > 0 {
 		log.Info("sent SIGTERM to the processes left", logging.Int("count", res.Termed), logging.Duration("grace", grace))
 	}
@@ -163,18 +145,16 @@ func sweep(log *logging.Logger, in *signals.Intake, r *reaper.Reaper, grace time
 	}
 }
 
-func forward(log *logging.Logger, r *reaper.Reaper, pid int, group bool, sig syscall.Signal) {
+// Forward passes sig on to pid, or to its process group when group is set,
+// if signals.Classify says it is forwarded, and logs what happened.
+func Forward(log *logging.Logger, r *reaper.Reaper, pid int, group bool, sig syscall.Signal) {
 	if a := signals.Classify(sig); a != signals.Forward {
 		log.Debug("not forwarded", logging.String("signal", signals.Name(sig)), logging.Stringer("action", a))
 		return
 	}
 	var err error
 	if group {
-		// The group outlives its leader while members remain, and its id
-		// cannot be reused as a pid meanwhile, so no reaper check is needed.
-		if err = unix.Kill(-pid, sig); err == unix.ESRCH {
-			err = os.ErrProcessDone
-		}
+		err = reaper.KillGroup(pid, sig)
 	} else {
 		err = r.Signal(pid, sig)
 	}

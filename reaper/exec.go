@@ -98,3 +98,38 @@ func LookPath(name string, env []string) (string, error) {
 	}
 	return "", classified{ErrNotFound, errors.New("not found in PATH")}
 }
+
+// Exit statuses for a program that could not be started, as the shell
+// gives them.
+const (
+	ExitFailure    = 1   // for a reason of initbox's own
+	ExitCannotExec = 126 // the program exists but cannot be executed
+	ExitNotFound   = 127 // the program was not found
+)
+
+// ExitStatus is the status for a program that could not be started:
+// ExitNotFound, ExitCannotExec, or ExitFailure for any other failure.
+func ExitStatus(startErr error) int {
+	switch {
+	case errors.Is(startErr, ErrNotFound):
+		return ExitNotFound
+	case errors.Is(startErr, ErrCannotExec):
+		return ExitCannotExec
+	}
+	return ExitFailure
+}
+
+// KillGroup sends sig to the process group pgid, and returns
+// os.ErrProcessDone when the group is gone. A group outlives its leader
+// while members remain, and its id cannot be reused as a pid meanwhile, so
+// unlike Reaper.Signal it needs no check against the reaper.
+func KillGroup(pgid int, sig syscall.Signal) error {
+	switch err := unix.Kill(-pgid, sig); err {
+	case nil:
+		return nil
+	case unix.ESRCH:
+		return os.ErrProcessDone
+	default:
+		return os.NewSyscallError("kill", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -33,7 +34,7 @@ func TestLookPath(t *testing.T) {
 		{"exe", path, exe, nil},
 		{"/abs/given", path, "/abs/given", nil},
 		{"./rel", path, "./rel", nil},
-		{"sh", nil, "", nil}, // default PATH
+		{"sh", nil, "/sh", nil}, // default PATH: an absolute path ending in /sh
 		{"noexec", path, "", ErrCannotExec},
 		{"missing", path, "", ErrNotFound},
 		{"adir", path, "", ErrNotFound},
@@ -47,6 +48,10 @@ func TestLookPath(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("LookPath(%q) error %v", tc.name, err)
+		case strings.HasPrefix(tc.want, "/sh"):
+			if !filepath.IsAbs(got) || filepath.Base(got) != "sh" {
+				t.Errorf("lookPath(%q) with the default PATH = %q, want an absolute path to sh", tc.name, got)
+			}
 		case tc.want != "" && got != tc.want:
 			t.Errorf("LookPath(%q) = %q, want %q", tc.name, got, tc.want)
 		}

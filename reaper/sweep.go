@@ -21,8 +21,8 @@ const killWait = 2 * time.Second
 type SweepResult struct {
 	// Termed and Killed count the processes sent SIGTERM and SIGKILL.
 	Termed, Killed int
-	// Cut is set when the cut channel ended the grace period early.
-	Cut bool
+	// Cut is the signal that ended the grace period early, or nil.
+	Cut os.Signal
 	// Left is set when processes remained after SIGKILL and killWait (a
 	// subreaper only: as PID 1, initbox's exit ends them).
 	Left bool
@@ -32,31 +32,36 @@ type SweepResult struct {
 // (DESIGN: "Nothing escapes"). It sends SIGTERM (and SIGCONT, since a
 // stopped process acts on SIGTERM only once continued, as systemd's
 // SendSIGCONT knows), reaps the processes as they exit, and sends SIGKILL
-// to what remains when grace ends or cut is closed. As PID 1 "every
-// process" is the whole PID namespace (kill(-1) skips the caller); as a
-// subreaper it is the caller's descendants, read from /proc. It returns at
-// once when the process has no children.
-func (r *Reaper) Sweep(grace time.Duration, cut <-chan struct{}) SweepResult {
+// to what remains when grace ends or a signal arrives on cut. As PID 1
+// "every process" is the whole PID namespace (kill(-1) skips the caller);
+// as a subreaper it is the caller's descendants, read from /proc. It does
+// nothing when the process is neither, since its orphans then go elsewhere
+// and kill(-1) would reach far beyond them, and it returns at once when
+// the process has no children.
+func (r *Reaper) Sweep(grace time.Duration, cut <-chan os.Signal) SweepResult {
 	var res SweepResult
+	isPID1 := os.Getpid() == 1
+	if !isPID1 {
+		if ok, _ := IsSubreaper(); !ok {
+			return res
+		}
+	}
 	done := r.Childless()
 	select {
 	case <-done:
 		return res
 	default:
 	}
-	isPID1 := os.Getpid() == 1
-	res.Termed = signalRemaining(isPID1, unix.SIGTERM, map[int]bool{})
-	signalRemaining(isPID1, unix.SIGCONT, map[int]bool{})
+	res.Termed = signalRemaining(isPID1, unix.SIGTERM, unix.SIGCONT)
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
 	case <-done:
 		return res
 	case <-timer.C:
-	case <-cut:
-		res.Cut = true
+	case res.Cut = <-cut:
 	}
-	res.Killed = signalRemaining(isPID1, unix.SIGKILL, map[int]bool{})
+	res.Killed = signalRemaining(isPID1, unix.SIGKILL)
 	if isPID1 {
 		return res
 	}
@@ -68,20 +73,23 @@ func (r *Reaper) Sweep(grace time.Duration, cut <-chan struct{}) SweepResult {
 	return res
 }
 
-// signalRemaining sends sig to the processes left and returns how many it
-// reached.
-func signalRemaining(isPID1 bool, sig syscall.Signal, sent map[int]bool) int {
+// signalRemaining sends sigs, in order, to each process left, and returns
+// how many it reached.
+func signalRemaining(isPID1 bool, sigs ...syscall.Signal) int {
 	if isPID1 {
 		// kill(2) does not say how many it reached; /proc, the namespace's
 		// own under a container runtime or unshare --mount-proc, does.
 		n := len(descendants(0)) - 1
-		if err := unix.Kill(-1, sig); err != nil {
-			return 0
+		for _, sig := range sigs {
+			if err := unix.Kill(-1, sig); err != nil {
+				return 0
+			}
 		}
 		return max(n, 1)
 	}
 	// Descendants may fork while the tree is read: read it again until a
 	// pass finds nobody new (bounded, since a fork bomb never settles).
+	sent := map[int]bool{}
 	n := 0
 	for range 5 {
 		fresh := 0
@@ -90,7 +98,11 @@ func signalRemaining(isPID1 bool, sig syscall.Signal, sent map[int]bool) int {
 				continue
 			}
 			sent[pid] = true
-			if unix.Kill(pid, sig) == nil {
+			reached := false
+			for _, sig := range sigs {
+				reached = unix.Kill(pid, sig) == nil || reached
+			}
+			if reached {
 				fresh++
 			}
 		}

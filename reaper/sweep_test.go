@@ -4,13 +4,31 @@ package reaper
 
 import (
 	"os"
+	"slices"
+	"syscall"
 	"testing"
 )
 
 func TestDescendants(t *testing.T) {
-	if pids := descendants(os.Getpid()); len(pids) != 0 {
-		// go test runs the test binary without children of its own.
-		t.Logf("descendants of the test process: %v", pids)
+	// A child and its own child: both must be listed as descendants.
+	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", "sleep 30 & wait"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{Setpgid: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		syscall.Wait4(pid, &ws, 0, nil)
+	}()
+	var got []int
+	for range 1000 {
+		if got = descendants(os.Getpid()); len(got) >= 2 {
+			break
+		}
+		syscall.Select(0, nil, nil, nil, &syscall.Timeval{Usec: 2000})
+	}
+	if !slices.Contains(got, pid) || len(got) < 2 {
+		t.Errorf("descendants(self) = %v, want the child %d and its sleep", got, pid)
 	}
 	if ppid, ok := parentOf(os.Getpid()); !ok || ppid != os.Getppid() {
 		t.Errorf("parentOf(self) = %d, %v; want %d", ppid, ok, os.Getppid())

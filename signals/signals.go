@@ -108,10 +108,9 @@ type Intake struct {
 	// os/signal drops a signal rather than block when a channel is full.
 	C <-chan os.Signal
 
-	c       chan os.Signal
-	jobc    chan os.Signal
-	jobctl  []os.Signal // SIGTTIN and SIGTTOU unless inherited ignored
-	ignored []os.Signal // ignored when the process started
+	c      chan os.Signal
+	jobc   chan os.Signal
+	jobctl []os.Signal // SIGTTIN and SIGTTOU unless inherited ignored
 }
 
 // Notify starts the intake. Call it first in main, before anything forks.
@@ -126,7 +125,8 @@ func Notify() *Intake {
 			continue
 		}
 		if signal.Ignored(sig) {
-			in.ignored = append(in.ignored, sig)
+			// Ignored when initbox started: left so, and children
+			// inherit SIG_IGN.
 			continue
 		}
 		if a == Ignore {
@@ -139,10 +139,6 @@ func Notify() *Intake {
 	signal.Ignore(in.jobctl...)
 	return in
 }
-
-// Ignored returns the signals that were ignored when the process started;
-// the intake leaves them so, and children inherit SIG_IGN.
-func (in *Intake) Ignored() []os.Signal { return in.ignored }
 
 // Fork calls fork, which starts a child process, so that the child execs
 // with SIGTTIN and SIGTTOU at their default disposition although initbox
@@ -163,10 +159,27 @@ func (in *Intake) Fork(fork func() (int, error)) (int, error) {
 	return fork()
 }
 
-// Stop ends the intake; signals get their default disposition back.
-func (in *Intake) Stop() {
-	signal.Stop(in.c)
-	signal.Reset(in.jobctl...)
+// Watch takes the signals arriving on c until one of sigs does, which the
+// returned channel then receives; the others are dropped. stop ends the
+// watch. It serves a grace period that a second stop signal cuts short.
+func Watch(c <-chan os.Signal, sigs ...os.Signal) (got <-chan os.Signal, stop func()) {
+	out, quit := make(chan os.Signal, 1), make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-c:
+				for _, s := range sigs {
+					if sig == s {
+						out <- sig
+						return
+					}
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return out, func() { close(quit) }
 }
 
 // Parse reads a signal given as a name with or without the SIG prefix

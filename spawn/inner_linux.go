@@ -42,7 +42,7 @@ func Inner(args []string, in *signals.Intake, r *reaper.Reaper, supervise Superv
 		fmt.Fprintf(os.Stderr, "initbox %s: %v\n", InnerMarker, err)
 		return 2
 	}
-	log := logging.Stderr(LogFormat(), logging.VerbosityLevel(o.Verbosity))
+	log := logging.Stderr(logFormat(), logging.VerbosityLevel(o.Verbosity))
 	if err := handshake(); err != nil {
 		fmt.Fprintf(os.Stderr, "initbox spawn: %v\n", err)
 		return pid1.ExitFailure
@@ -77,9 +77,9 @@ func Inner(args []string, in *signals.Intake, r *reaper.Reaper, supervise Superv
 	return pid1.Run(pid1.Config{Argv: o.Argv, Env: env, Grace: o.Grace, Log: log}, in, r)
 }
 
-// LogFormat is $INITBOX_LOG_FORMAT, console when unset or invalid (the
+// logFormat is $INITBOX_LOG_FORMAT, console when unset or invalid (the
 // outer process reports an invalid one).
-func LogFormat() logging.Format {
+func logFormat() logging.Format {
 	f, err := logging.ParseFormat(os.Getenv("INITBOX_LOG_FORMAT"))
 	if err != nil {
 		return logging.Console

@@ -259,22 +259,29 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// optionalNS names, in a fixed order, the namespaces chosen beyond pid and
+// mount (and user, which is decided apart): the flags, the clone flags and
+// the messages all read this one list.
+func (o Options) optionalNS() []string {
+	var l []string
+	for _, ns := range []struct {
+		on   bool
+		name string
+	}{{o.UTS, "uts"}, {o.IPC, "ipc"}, {o.Net, "net"}, {o.Cgroup, "cgroup"}} {
+		if ns.on {
+			l = append(l, ns.name)
+		}
+	}
+	return l
+}
+
 // Args serialises o back into flags that ParseArgs reads into the same
 // Options: the outer process hands them to the inner one this way. The
 // user namespace is already decided by then and not repeated.
 func (o Options) Args() []string {
 	var a []string
-	if o.UTS {
-		a = append(a, "--uts")
-	}
-	if o.IPC {
-		a = append(a, "--ipc")
-	}
-	if o.Net {
-		a = append(a, "--net")
-	}
-	if o.Cgroup {
-		a = append(a, "--cgroup")
+	for _, ns := range o.optionalNS() {
+		a = append(a, "--"+ns)
 	}
 	if o.UserSet {
 		if o.User {

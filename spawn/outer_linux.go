@@ -51,17 +51,8 @@ func Run(o Options, in *signals.Intake, r *reaper.Reaper, log *logging.Logger) i
 	defer unix.Close(wr)
 
 	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS)
-	if o.UTS {
-		flags |= unix.CLONE_NEWUTS
-	}
-	if o.IPC {
-		flags |= unix.CLONE_NEWIPC
-	}
-	if o.Net {
-		flags |= unix.CLONE_NEWNET
-	}
-	if o.Cgroup {
-		flags |= unix.CLONE_NEWCGROUP
+	for _, ns := range o.optionalNS() {
+		flags |= cloneFlag[ns]
 	}
 	sys := &syscall.SysProcAttr{Cloneflags: flags}
 	if o.User {
@@ -90,13 +81,7 @@ func Run(o Options, in *signals.Intake, r *reaper.Reaper, log *logging.Logger) i
 	for {
 		select {
 		case sig := <-in.C:
-			s := sig.(syscall.Signal)
-			if signals.Classify(s) != signals.Forward {
-				continue
-			}
-			if err := r.Signal(pid, s); err != nil && !errors.Is(err, os.ErrProcessDone) {
-				log.Warn("cannot forward signal", logging.String("signal", signals.Name(s)), logging.Err(err))
-			}
+			pid1.Forward(log, r, pid, false, sig.(syscall.Signal))
 		case e := <-exited:
 			log.Debug("inner init exited", logging.String("status", e.String()))
 			return e.Code()
@@ -167,20 +152,14 @@ func readTrim(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// cloneFlag is the clone(2) flag of each of Options.optionalNS's names.
+var cloneFlag = map[string]uintptr{
+	"uts": unix.CLONE_NEWUTS, "ipc": unix.CLONE_NEWIPC,
+	"net": unix.CLONE_NEWNET, "cgroup": unix.CLONE_NEWCGROUP,
+}
+
 func nsList(o Options) string {
-	l := []string{"pid", "mount"}
-	if o.UTS {
-		l = append(l, "uts")
-	}
-	if o.IPC {
-		l = append(l, "ipc")
-	}
-	if o.Net {
-		l = append(l, "net")
-	}
-	if o.Cgroup {
-		l = append(l, "cgroup")
-	}
+	l := append([]string{"pid", "mount"}, o.optionalNS()...)
 	if o.User {
 		l = append(l, "user")
 	}

@@ -3,7 +3,6 @@
 package supervisor
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -33,10 +32,6 @@ const (
 	unstarted
 )
 
-func (st state) String() string {
-	return [...]string{"waiting", "running", "backoff", "stopping", "stopped", "finished", "unstarted"}[st]
-}
-
 type service struct {
 	cfg   *config.Service
 	state state
@@ -48,7 +43,6 @@ type service struct {
 	starts    int         // processes started
 	window    []time.Time // start times within limit_interval
 	delay     time.Duration
-	ranOnce   bool // a process was started at least once
 	neverRan  bool // stopped before it ever started
 
 	exit      *reaper.Exit
@@ -189,15 +183,8 @@ func (s *Supervisor) start(name string, v *service) {
 	gen := v.gen
 	pid, exited, err := s.fork(v)
 	if err != nil {
-		code := 1
-		switch {
-		case errors.Is(err, reaper.ErrNotFound):
-			code = 127
-		case errors.Is(err, reaper.ErrCannotExec):
-			code = 126
-		}
+		code := reaper.ExitStatus(err)
 		s.log.Error("cannot start", logging.String("service", name), logging.Err(err))
-		v.ranOnce = true
 		v.startedAt = now
 		// Deliver the failure as an exit through the loop, like any other,
 		// so that the restart policy applies; not at once, since schedule,
@@ -208,7 +195,7 @@ func (s *Supervisor) start(name string, v *service) {
 		v.state = unstarted
 		return
 	}
-	v.pid, v.state, v.startedAt, v.ranOnce = pid, running, now, true
+	v.pid, v.state, v.startedAt = pid, running, now
 	s.log.Info("started", logging.String("service", name), logging.Int("pid", pid), logging.Int("start", v.starts))
 	go func() {
 		e := <-exited
@@ -314,9 +301,6 @@ func (s *Supervisor) failForGood(name string, v *service, why string, code int) 
 	fields := []logging.Field{logging.String("service", name), logging.String("reason", why)}
 	if v.cfg.Essential {
 		s.log.Error("essential service failed: stopping everything", fields...)
-		if s.essentialBad == "" {
-			s.essentialBad = name
-		}
 		s.shutdown("essential service "+name+" failed: "+why, code, true)
 		return
 	}
@@ -348,10 +332,7 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	argv := c.Command
-	if c.Shell != "" {
-		argv = []string{"/bin/sh", "-c", c.Shell}
-	}
+	argv := c.Argv()
 	path, err := reaper.LookPath(argv[0], env)
 	if err != nil {
 		return 0, nil, fmt.Errorf("exec %s: %w", argv[0], err)

@@ -42,7 +42,7 @@ type Options struct {
 	// Sweep, if not nil, stops what is left once every service has
 	// stopped (reaper.Reaper.Sweep); it runs only when Config.Init.Grace
 	// is positive and initbox is PID 1 or a subreaper.
-	Sweep func(grace time.Duration, cut <-chan struct{}) reaper.SweepResult
+	Sweep func(grace time.Duration, cut <-chan os.Signal) reaper.SweepResult
 	// Fork wraps every fork (signals.Intake.Fork); nil calls fork as is.
 	Fork func(fork func() (int, error)) (int, error)
 	// Env is initbox's own environment, what services inherit from.
@@ -76,15 +76,12 @@ type Supervisor struct {
 
 	shuttingDown bool
 	byUser       bool // the stop was asked for by a signal
-	killedAll    bool
 	deadline     *time.Timer
 	deadlineAt   time.Time // when deadline fires
 	stopBy       time.Time // when the shutdown_timeout of the stop ends
 	exitSet      bool
 	exitCode     int
 	exitWhy      string
-	mainName     string
-	essentialBad string
 }
 
 type event struct {
@@ -126,9 +123,6 @@ func New(opts Options) *Supervisor {
 	for _, name := range s.order {
 		c := s.cfg.Services[name]
 		s.svcs[name] = &service{cfg: c, delay: c.Restart.Delay}
-		if c.Main {
-			s.mainName = name
-		}
 	}
 	return s
 }
@@ -189,27 +183,9 @@ func (s *Supervisor) sweep(sigs <-chan os.Signal) {
 	if s.cfg.Init.Grace <= 0 || s.opts.Sweep == nil {
 		return
 	}
-	if os.Getpid() != 1 {
-		if ok, _ := reaper.IsSubreaper(); !ok {
-			return
-		}
-	}
-	cut, stop := make(chan struct{}), make(chan struct{})
-	go func() {
-		for {
-			select {
-			case sig := <-sigs:
-				if sig == unix.SIGTERM || sig == unix.SIGINT {
-					close(cut)
-					return
-				}
-			case <-stop:
-				return
-			}
-		}
-	}()
+	cut, stop := signals.Watch(sigs, unix.SIGTERM, unix.SIGINT)
 	res := s.opts.Sweep(s.cfg.Init.Grace, cut)
-	close(stop)
+	stop()
 	if res.Termed > 0 || res.Killed > 0 {
 		s.log.Info("swept the processes left", logging.Int("termed", res.Termed), logging.Int("killed", res.Killed), logging.Duration("grace", s.cfg.Init.Grace))
 	}
@@ -410,7 +386,6 @@ func (s *Supervisor) hasRunningDependent(name string) bool {
 
 // killAll sends SIGKILL to every service still running.
 func (s *Supervisor) killAll() {
-	s.killedAll = true
 	for _, name := range s.order {
 		v := s.svcs[name]
 		if v.state == running || v.state == stopping {
@@ -426,19 +401,16 @@ func (s *Supervisor) kill(v *service, sig syscall.Signal) {
 	if v.pid == 0 {
 		return
 	}
-	var err error
-	if v.cfg.Stop.Mode == config.StopProcess {
-		err = s.opts.Starter.Signal(v.pid, sig)
-	} else if err = unix.Kill(-v.pid, sig); err == unix.ESRCH {
-		err = os.ErrProcessDone
+	send := func(sig syscall.Signal) error {
+		if v.cfg.Stop.Mode == config.StopProcess {
+			return s.opts.Starter.Signal(v.pid, sig)
+		}
+		return reaper.KillGroup(v.pid, sig)
 	}
+	err := send(sig)
 	if sig == unix.SIGTERM || sig == unix.SIGHUP || sig == unix.SIGINT {
 		// A stopped process acts on the signal only once continued.
-		if v.cfg.Stop.Mode == config.StopProcess {
-			_ = s.opts.Starter.Signal(v.pid, unix.SIGCONT)
-		} else {
-			_ = unix.Kill(-v.pid, unix.SIGCONT)
-		}
+		_ = send(unix.SIGCONT)
 	}
 	if err != nil && err != os.ErrProcessDone {
 		s.log.Warn("cannot signal service", logging.String("service", v.cfg.Name), logging.String("signal", signals.Name(sig)), logging.Err(err))

@@ -35,15 +35,15 @@ func sharedReaper() *reaper.Reaper {
 // run parses text ("@D@" is replaced by a fresh directory), runs it to the
 // end with sigs queued, and returns the status, the services' stdout and
 // the directory.
-func run(t *testing.T, text string, sigs ...os.Signal) (int, string, string) {
+func run(t *testing.T, text string, sigs ...os.Signal) (code int, stdout, dir, log string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir = t.TempDir()
 	text = strings.ReplaceAll(text, "@D@", dir)
 	c, err := config.Parse(filepath.Join(dir, "initbox.toml"), []byte(text), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr, log bytes.Buffer
+	var out, stderr, logBuf bytes.Buffer
 	sigc := make(chan os.Signal, len(sigs))
 	for _, s := range sigs {
 		sigc <- s
@@ -52,13 +52,13 @@ func run(t *testing.T, text string, sigs ...os.Signal) (int, string, string) {
 		Config:  c,
 		Starter: sharedReaper(),
 		Env:     os.Environ(),
-		Stdout:  &stdout,
+		Stdout:  &out,
 		Stderr:  &stderr,
-		Log:     logging.New(&log, logging.Console, logging.DebugLevel),
+		Log:     logging.New(&logBuf, logging.Console, logging.DebugLevel),
 	})
-	code := s.Run(sigc)
-	t.Logf("log:\n%s--- stderr:\n%s", log.String(), stderr.String())
-	return code, stdout.String(), dir
+	code = s.Run(sigc)
+	t.Logf("log:\n%s--- stderr:\n%s", logBuf.String(), stderr.String())
+	return code, out.String(), dir, logBuf.String()
 }
 
 // TestRunOutputComplete: when Run returns, every line the services wrote
@@ -66,7 +66,7 @@ func run(t *testing.T, text string, sigs ...os.Signal) (int, string, string) {
 // output does.
 func TestRunOutputComplete(t *testing.T) {
 	const n = 500
-	code, out, _ := run(t, `
+	code, out, _, _ := run(t, `
 [services.a]
 shell = '''i=0; while [ $i -lt 500 ]; do echo "a $i"; i=$((i+1)); done'''
 [services.b]
@@ -84,7 +84,7 @@ shell = '''i=0; while [ $i -lt 500 ]; do echo "b $i"; i=$((i+1)); done; printf l
 // TestRunStopBySignal: a SIGTERM taken after the first start stops both
 // services, dependent first; both die of their stop signal, which is clean.
 func TestRunStopBySignal(t *testing.T) {
-	code, _, _ := run(t, `
+	code, _, _, log := run(t, `
 [services.db]
 command = ["sleep", "1000"]
 [services.web]
@@ -94,12 +94,29 @@ depends_on = { db = "started" }
 	if code != 0 {
 		t.Fatalf("status %d, want 0", code)
 	}
+	// Both started, and web's stop comes before db's in the log.
+	at := func(event, svc string) int {
+		for i, l := range strings.Split(log, "\n") {
+			if strings.Contains(l, "\t"+event+"\t") && strings.Contains(l, `"service": "`+svc+`"`) {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, svc := range []string{"db", "web"} {
+		if at("started", svc) < 0 || at("stopped", svc) < 0 {
+			t.Errorf("%s was not started and stopped", svc)
+		}
+	}
+	if w, d := at("stopping", "web"), at("stopping", "db"); w < 0 || d < 0 || w > d {
+		t.Errorf("stop order: web at line %d, db at line %d; want web first", w, d)
+	}
 }
 
 // TestRunStartFailureIsNotStarted: a service whose start fails is not
 // "started" for its dependents, which fail with it.
 func TestRunStartFailureIsNotStarted(t *testing.T) {
-	code, _, dir := run(t, `
+	code, _, dir, _ := run(t, `
 [services.needy]
 env_file = "@D@/absent.env"
 restart = { policy = "never" }

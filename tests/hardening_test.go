@@ -7,11 +7,9 @@ package tests
 // the other services keep running. Each one is named in docs/reliability.md.
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -40,63 +38,6 @@ func init() {
 			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
 		}
 	}
-}
-
-// startWith is startInit with initbox's stdout going to a file of the
-// test's choosing (nil: collected as usual) and extra descriptors
-// (extra[i] becomes fd 3+i in initbox; nil entries stay closed). The
-// descriptors are passed without close-on-exec, as a shell or a container
-// runtime would.
-func startWith(t *testing.T, s runSpec, stdout *os.File, extra []*os.File) *proc {
-	t.Helper()
-	if s.mode == pid1 {
-		requirePID1(t)
-	}
-	if s.bin == "" {
-		s.bin = initBin
-	}
-	if s.timeout == 0 {
-		s.timeout = defaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	var cmd *exec.Cmd
-	if s.mode == pid1 {
-		args := append([]string{"--pid", "--fork", "--mount-proc", "--kill-child", s.bin}, s.args...)
-		cmd = exec.CommandContext(ctx, "unshare", args...)
-	} else {
-		cmd = exec.CommandContext(ctx, s.bin, s.args...)
-	}
-	cmd.Env = baseEnv(s.env...)
-	cmd.Stdin = s.stdin
-	cmd.ExtraFiles = extra
-	p := &proc{t: t, spec: s, cmd: cmd, stdout: newOutBuf(), stderr: newOutBuf(), done: make(chan struct{}), ctx: ctx}
-	if stdout != nil {
-		cmd.Stdout = stdout
-	} else {
-		cmd.Stdout = p.stdout
-	}
-	cmd.Stderr = p.stderr
-	cmd.WaitDelay = 2 * time.Second
-	p.start = time.Now()
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start %v: %v", cmd.Args, err)
-	}
-	if s.mode == direct {
-		p.initPID = cmd.Process.Pid
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		p.elapsed = time.Since(p.start)
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		cancel()
-		<-p.done
-		p.killSeen()
-	})
-	return p
 }
 
 // findDescendant waits until a descendant of root whose comm is comm runs
@@ -205,7 +146,7 @@ func TestTiniPassesInheritedFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	p := startWith(t, runSpec{mode: pid1, args: []string{"--", "sleep", "1000"}}, nil, []*os.File{nil, nil, nil, nil, f})
+	p := startInit(t, runSpec{mode: pid1, args: []string{"--", "sleep", "1000"}, extra: []*os.File{nil, nil, nil, nil, f}})
 	pid := p.findDescendant(p.cmd.Process.Pid, "sleep", 10*time.Second)
 	wantFDs(t, "the program", pid, 0, 1, 2, 7)
 	p.stopBySIGTERM(5 * time.Second)
@@ -242,7 +183,7 @@ stdout = "null"
 stderr = "null"
 command = ["sleep", "1001"]
 `)
-	p := startWith(t, runSpec{mode: pid1, bin: fullBin, args: []string{"run", "-c", file, "--", "sleep", "1002"}, timeout: svTimeout}, nil, []*os.File{nil, nil, nil, nil, f})
+	p := startInit(t, runSpec{mode: pid1, bin: fullBin, args: []string{"run", "-c", file, "--", "sleep", "1002"}, timeout: svTimeout, extra: []*os.File{nil, nil, nil, nil, f}})
 	init := p.hostInitPID()
 	if fds, targets := openFDs(t, init); !slices.Contains(fds, 7) {
 		t.Fatalf("test setup: initbox did not inherit fd 7: %v %v", fds, targets)
@@ -296,7 +237,7 @@ func statusLines(out, name string) map[string]string {
 func TestServiceUserExact(t *testing.T) {
 	nob, err := user.Lookup("nobody")
 	if err != nil {
-		t.Skipf("no user nobody: %v", err)
+		skipOrFail(t, "no user nobody: %v", err)
 	}
 	if _, err := user.LookupId("4242"); err == nil {
 		t.Fatal("uid 4242 has a passwd entry; the test needs an unknown uid")
@@ -311,7 +252,10 @@ restart = { policy = "never" }
 	wantExit(t, r, 0)
 	// Supplementary groups: those /etc/group gives nobody, other than its
 	// primary group (which the kernel lists in Gid).
-	gids, _ := nob.GroupIds()
+	gids, err := nob.GroupIds()
+	if err != nil {
+		t.Fatalf("groups of nobody: %v", err)
+	}
 	var supp []string
 	for _, g := range gids {
 		if g != nob.Gid && !slices.Contains(supp, g) {
@@ -449,20 +393,7 @@ func logHas(stderr, service string, want ...string) bool {
 // waitLog waits until logHas(stderr, service, want...).
 func (p *proc) waitLog(d time.Duration, service string, want ...string) {
 	p.t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for !logHas(p.stderr.String(), service, want...) {
-		select {
-		case <-p.stderr.notify:
-		case <-p.done:
-			if logHas(p.stderr.String(), service, want...) {
-				return
-			}
-			p.t.Fatalf("exited before logging %q for %s: %v", want, service, p.wait())
-		case <-deadline.C:
-			p.t.Fatalf("%q not logged for %s within %v\n--- stderr:\n%s", want, service, d, p.stderr.String())
-		}
-	}
+	p.waitOut(p.stderr, func(s string) bool { return logHas(s, service, want...) }, fmt.Sprintf("%q logged for %s", want, service), d)
 }
 
 // TestSupervisorStartFailuresIsolated: a service whose program is missing
@@ -509,7 +440,10 @@ shell = '''touch @D@/sibling.up; exec sleep 1000'''
 	if p.exited() {
 		t.Fatalf("initbox exited: %v", p.wait())
 	}
-	st, _ := readStat(sleeper)
+	st, ok := readStat(sleeper)
+	if !ok {
+		t.Fatalf("cannot read /proc/%d/stat of the sibling", sleeper)
+	}
 	r := p.stopBySIGTERM(10 * time.Second)
 	if alive(sleeper, st.startTime) {
 		t.Errorf("the sibling survived the stop")
@@ -593,7 +527,7 @@ restart = { policy = "always", delay = "20ms", multiplier = 1, limit_burst = 100
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p := startWith(t, runSpec{mode: pid1, bin: fullBin, args: []string{"run", "-c", file}, timeout: svTimeout}, w, nil)
+	p := startInit(t, runSpec{mode: pid1, bin: fullBin, args: []string{"run", "-c", file}, timeout: svTimeout, stdout: w})
 	w.Close()
 	// Wait until the pipe is full (TIOCINQ is FIONREAD): initbox's writes now block.
 	size, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)

@@ -127,6 +127,17 @@ func requireRoot(t *testing.T) {
 	}
 }
 
+// skipOrFail skips the test with the reason, or fails it when CI is set:
+// CI installs everything the tests need, so a skip there would hide a
+// broken setup.
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf(format+" (CI is set, so this fails instead of skipping)", args...)
+	}
+	t.Skipf(format, args...)
+}
+
 // requireTool skips (or fails under CI) when a program is not on PATH.
 func requireTool(t *testing.T, name string) {
 	t.Helper()
@@ -188,6 +199,11 @@ type runSpec struct {
 	env     []string // added to baseEnv()
 	stdin   io.Reader
 	timeout time.Duration // defaults to defaultTimeout
+	// stdout, when set, is the binary's stdout instead of a collected pipe.
+	stdout *os.File
+	// extra[i] becomes fd 3+i in the binary (nil entries stay closed),
+	// without close-on-exec, as a shell or a container runtime passes them.
+	extra []*os.File
 }
 
 // outBuf collects a stream and wakes waiters on every write.
@@ -281,8 +297,12 @@ func startInit(t *testing.T, s runSpec) *proc {
 	}
 	cmd.Env = baseEnv(s.env...)
 	cmd.Stdin = s.stdin
+	cmd.ExtraFiles = s.extra
 	p := &proc{t: t, spec: s, cmd: cmd, stdout: newOutBuf(), stderr: newOutBuf(), done: make(chan struct{}), ctx: ctx}
 	cmd.Stdout = p.stdout
+	if s.stdout != nil {
+		cmd.Stdout = s.stdout
+	}
 	cmd.Stderr = p.stderr
 	// Orphans of the child may keep our pipes open; do not wait for them.
 	cmd.WaitDelay = 2 * time.Second
@@ -394,22 +414,32 @@ func (p *proc) wait() result {
 // process exits first or the deadline passes.
 func (p *proc) waitStdout(want string, d time.Duration) {
 	p.t.Helper()
+	if p.waitOut(p.stdout, func(s string) bool { return strings.Contains(s, want) }, fmt.Sprintf("%q on stdout", want), d) {
+		p.snapshot()
+	}
+}
+
+// waitOut waits until match holds for what buf has collected, and reports
+// whether the process was still running then. It fails the test if the
+// process exits without a match or the deadline passes; what names the
+// awaited output in the message.
+func (p *proc) waitOut(buf *outBuf, match func(string) bool, what string, d time.Duration) (running bool) {
+	p.t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
-		if strings.Contains(p.stdout.String(), want) {
-			p.snapshot()
-			return
+		if match(buf.String()) {
+			return true
 		}
 		select {
-		case <-p.stdout.notify:
+		case <-buf.notify:
 		case <-p.done:
-			if strings.Contains(p.stdout.String(), want) {
-				return
+			if match(buf.String()) {
+				return false
 			}
-			p.t.Fatalf("exited before printing %q: %v", want, p.wait())
+			p.t.Fatalf("exited before %s: %v", what, p.wait())
 		case <-deadline.C:
-			p.t.Fatalf("%q not printed within %v\n--- stdout:\n%s\n--- stderr:\n%s", want, d, p.stdout.String(), p.stderr.String())
+			p.t.Fatalf("no %s within %v\n--- stdout:\n%s\n--- stderr:\n%s", what, d, p.stdout.String(), p.stderr.String())
 		}
 	}
 }
@@ -635,7 +665,7 @@ func openPty(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
+		skipOrFail(t, "no pseudo-terminals: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
 	rc, err := m.SyscallConn()

@@ -838,7 +838,7 @@ func TestBinarySize(t *testing.T) {
 // so plainly rather than try to execute a program called "run".
 func TestDefaultBuildRefusesSupervisor(t *testing.T) {
 	if strings.Contains(runInit(t, runSpec{mode: direct, args: []string{"version"}}).stdout, "with the supervisor") {
-		t.Skip("the binary under test is built with the supervisor")
+		skipOrFail(t, "the binary under test is built with the supervisor: set INITBOX_BIN to the default build")
 	}
 	for _, sub := range []string{"run", "check"} {
 		r := runInit(t, runSpec{mode: direct, args: []string{sub, "-c", "/nonexistent.toml"}})

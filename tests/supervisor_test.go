@@ -60,23 +60,7 @@ func svRun(t *testing.T, file string, env []string, args ...string) result {
 // waitStderr waits until initbox's stderr contains want.
 func (p *proc) waitStderr(want string, d time.Duration) {
 	p.t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		if strings.Contains(p.stderr.String(), want) {
-			return
-		}
-		select {
-		case <-p.stderr.notify:
-		case <-p.done:
-			if strings.Contains(p.stderr.String(), want) {
-				return
-			}
-			p.t.Fatalf("exited before logging %q: %v", want, p.wait())
-		case <-deadline.C:
-			p.t.Fatalf("%q not logged within %v\n--- stdout:\n%s\n--- stderr:\n%s", want, d, p.stdout.String(), p.stderr.String())
-		}
-	}
+	p.waitOut(p.stderr, func(s string) bool { return strings.Contains(s, want) }, fmt.Sprintf("%q logged", want), d)
 }
 
 // waitExists waits until path exists (services mark themselves up with
@@ -820,10 +804,13 @@ shell = '''touch @D@/dep.ran'''
 func TestSupervisorUser(t *testing.T) {
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
-		t.Skipf("no user nobody: %v", err)
+		skipOrFail(t, "no user nobody: %v", err)
 	}
 	idsOf := func(u *user.User) string {
-		ids, _ := u.GroupIds()
+		ids, err := u.GroupIds()
+		if err != nil {
+			t.Fatalf("groups of %s: %v", u.Username, err)
+		}
 		set := []string{u.Gid}
 		for _, id := range ids {
 			if !slices.Contains(set, id) {
@@ -872,7 +859,10 @@ group = "daemon"
 		want["grp"] = fmt.Sprintf("u=0 g=%s G=%s ", daemon.Gid, daemon.Gid)
 		// The primary group is replaced; nobody's supplementary groups
 		// stay.
-		ids, _ := nobody.GroupIds()
+		ids, err := nobody.GroupIds()
+		if err != nil {
+			t.Fatalf("groups of nobody: %v", err)
+		}
 		set := []string{daemon.Gid}
 		for _, id := range ids {
 			if id != nobody.Gid && !slices.Contains(set, id) {
@@ -881,6 +871,10 @@ group = "daemon"
 		}
 		slices.Sort(set)
 		want["both"] = fmt.Sprintf("u=%s g=%s G=%s ", nobody.Uid, daemon.Gid, strings.Join(set, " "))
+	} else if os.Getenv("CI") != "" {
+		t.Fatalf("no group daemon: the group cases cannot run (CI is set)")
+	} else {
+		t.Logf("no group daemon: the group cases are left out")
 	}
 	_, file := svConfig(t, cfg)
 	r := svRun(t, file, nil)

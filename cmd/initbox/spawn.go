@@ -56,10 +56,11 @@ func runSpawn(name, cmd string, args []string, in *signals.Intake, r *reaper.Rea
 			}
 		}
 	}
-	if _, err := logging.ParseFormat(os.Getenv("INITBOX_LOG_FORMAT")); err != nil {
+	format, err := logging.ParseFormat(os.Getenv("INITBOX_LOG_FORMAT"))
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s spawn: INITBOX_LOG_FORMAT: %v\n", name, err)
 		return 2
 	}
-	log := logging.Stderr(spawn.LogFormat(), logging.VerbosityLevel(o.Verbosity))
+	log := logging.Stderr(format, logging.VerbosityLevel(o.Verbosity))
 	return spawn.Run(o, in, r, log)
 }

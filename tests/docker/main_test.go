@@ -138,11 +138,8 @@ func setup(dir string) (skip string, err error) {
 	} else {
 		initBin = filepath.Join(ship, "initbox")
 		// The release build, as the Dockerfile's build stage runs it.
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", initBin, "./cmd/initbox")
-		cmd.Dir = repoRoot
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build ./cmd/initbox: %v\n%s", err, out)
+		if err := buildInitbox(initBin); err != nil {
+			return "", err
 		}
 	}
 	if s := checkStatic(initBin); s != "" {
@@ -177,6 +174,19 @@ func setup(dir string) (skip string, err error) {
 		}
 	}
 	return "", nil
+}
+
+// buildInitbox builds ./cmd/initbox into out with the release flags, plus
+// extra ones (such as -tags supervisor).
+func buildInitbox(out string, extra ...string) error {
+	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w", "-o", out}, extra...)
+	cmd := exec.Command("go", append(args, "./cmd/initbox")...)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %v ./cmd/initbox: %v\n%s", extra, err, b)
+	}
+	return nil
 }
 
 // findEngine returns why no Docker engine can be used, or "".

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,12 +58,7 @@ func supervisorImage(t *testing.T) string {
 		if b := os.Getenv("INITBOX_FULL_BIN"); b != "" {
 			supErr = copyFile(b, full)
 		} else {
-			cmd := exec.Command("go", "build", "-tags", "supervisor", "-trimpath", "-ldflags", "-s -w", "-o", full, "./cmd/initbox")
-			cmd.Dir = repoRoot
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				supErr = fmt.Errorf("go build -tags supervisor: %v\n%s", err, out)
-			}
+			supErr = buildInitbox(full, "-tags", "supervisor")
 		}
 		if supErr != nil {
 			return
