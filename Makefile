@@ -35,7 +35,7 @@ unit:
 FUZZTIME ?= 10s
 FUZZ = ./signals/:FuzzParse ./cmd/initbox/:FuzzParseTini ./pid1/:FuzzParseGrace \
 	./spawn/:FuzzParseArgs ./spawn/:FuzzParseBind \
-	./config/:FuzzParse ./config/:FuzzParseEnvFile
+	./config/:FuzzParse ./config/:FuzzParseEnvFile ./config/:FuzzSize ./config/:FuzzCPUMax
 fuzz:
 	@set -e; for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

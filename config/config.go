@@ -45,8 +45,40 @@ type Init struct {
 	LogPrefix bool
 	// Grace is how long processes left after the stop get between SIGTERM
 	// and SIGKILL, as --grace.
-	Grace time.Duration
+	Grace   time.Duration
+	Cgroups Cgroups
 }
+
+// Cgroups is the [init.cgroups] table.
+//
+// Under the cgroup initbox starts in, Init and Services are siblings:
+// cgroup v2 allows processes only in leaves once controllers are enabled
+// for children, so initbox cannot stay where it is when that cgroup is its
+// own (PID 1 of a container) and moves itself into Init. On a host, where
+// the cgroup is not initbox's, Services goes under a new initbox-PID
+// directory instead, which initbox removes on exit.
+type Cgroups struct {
+	Mode CgroupMode
+	// Init is the leaf initbox moves itself into when it owns its cgroup.
+	Init string
+	// Services holds one leaf cgroup per service, named as the service.
+	Services string
+}
+
+// CgroupMode says how much initbox insists on cgroups.
+type CgroupMode string
+
+// Cgroup modes.
+const (
+	// CgroupAuto uses what the host offers and logs one line about each
+	// limit or cgroup it cannot have.
+	CgroupAuto CgroupMode = "auto"
+	// CgroupRequired makes a cgroup or a limit the host cannot give an
+	// error: nothing starts.
+	CgroupRequired CgroupMode = "required"
+	// CgroupOff uses no cgroups: services are process groups only.
+	CgroupOff CgroupMode = "off"
+)
 
 // LogFormat is the format of initbox's own log lines.
 type LogFormat string
@@ -98,6 +130,7 @@ type Service struct {
 	DependsOn map[string]Condition
 	Restart   Restart
 	Stop      Stop
+	Resources Resources
 }
 
 // Type is how a service's start and end are understood.
@@ -235,8 +268,14 @@ type Stop struct {
 // StopMode says which processes the stop signal reaches.
 type StopMode string
 
-// Stop modes. (The cgroups issue adds "cgroup".)
+// Stop modes.
 const (
+	// StopCgroup signals every process of the service's cgroup, then
+	// writes cgroup.kill after the timeout and waits until the cgroup is
+	// empty: a daemon that left its process group is reached too. Where
+	// the service has no cgroup (cgroups off or unusable) it acts as
+	// StopGroup.
+	StopCgroup StopMode = "cgroup"
 	// StopGroup signals the service's whole process group.
 	StopGroup StopMode = "group"
 	// StopProcess signals the service's process only.
@@ -249,18 +288,21 @@ var (
 	types       = []string{string(TypeSimple), string(TypeOneshot), string(TypeNotify)}
 	conditions  = []string{string(ConditionStarted), string(ConditionReady), string(ConditionHealthy), string(ConditionCompleted), string(ConditionSucceeded)}
 	policies    = []string{string(RestartNever), string(RestartOnFailure), string(RestartAlways)}
-	stopModes   = []string{string(StopGroup), string(StopProcess)}
+	stopModes   = []string{string(StopCgroup), string(StopGroup), string(StopProcess)}
+	cgroupModes = []string{string(CgroupAuto), string(CgroupRequired), string(CgroupOff)}
 	outputKinds = []string{string(OutputInherit), string(OutputNull), "file:PATH", "append:PATH"}
 )
 
 // DefaultInit returns the [init] settings of a file that has none:
-// shutdown_timeout 9s, log_format console, log_prefix true, grace 0s.
+// shutdown_timeout 9s, log_format console, log_prefix true, grace 0s,
+// cgroups in mode auto with leaves "init" and "services".
 func DefaultInit() Init {
 	return Init{
 		ShutdownTimeout: 9 * time.Second,
 		LogFormat:       LogConsole,
 		LogPrefix:       true,
 		Grace:           0,
+		Cgroups:         Cgroups{Mode: CgroupAuto, Init: "init", Services: "services"},
 	}
 }
 
@@ -268,7 +310,9 @@ func DefaultInit() Init {
 // command nor shell: type simple, enabled, inherit all of the environment,
 // stdout and stderr inherit, restart on-failure after 100ms ×2 up to 30s,
 // reset after 60s, at most 5 starts in 10s, success exit code 0, stop with
-// SIGTERM, SIGKILL after 5s, to the process group. A oneshot's default
+// SIGTERM, SIGKILL after 5s, to the service's cgroup (its process group
+// where it has none), no resource limits but the OOM killer taking the
+// whole service. A oneshot's default
 // restart policy is never: Load and Parse apply it when type is oneshot and
 // policy is not given; code that builds a oneshot sets it too.
 func NewService(name string) *Service {
@@ -292,8 +336,9 @@ func NewService(name string) *Service {
 		Stop: Stop{
 			Signal:  syscall.SIGTERM,
 			Timeout: 5 * time.Second,
-			Mode:    StopGroup,
+			Mode:    StopCgroup,
 		},
+		Resources: Resources{OOMGroup: true},
 	}
 }
 

@@ -42,8 +42,9 @@ type = "oneshot"
 	if want := DefaultInit(); c.Init != want {
 		t.Errorf("Init = %+v, want %+v", c.Init, want)
 	}
-	if c.Init.ShutdownTimeout != 9*time.Second || c.Init.LogFormat != LogConsole || !c.Init.LogPrefix || c.Init.Grace != 0 {
-		t.Errorf("DefaultInit() = %+v, not what the issue says", c.Init)
+	if c.Init.ShutdownTimeout != 9*time.Second || c.Init.LogFormat != LogConsole || !c.Init.LogPrefix || c.Init.Grace != 0 ||
+		c.Init.Cgroups != (Cgroups{Mode: CgroupAuto, Init: "init", Services: "services"}) {
+		t.Errorf("DefaultInit() = %+v, not what the issues say", c.Init)
 	}
 	want := &Service{
 		Name:       "a",
@@ -63,7 +64,8 @@ type = "oneshot"
 			LimitInterval:    10 * time.Second,
 			SuccessExitCodes: []int{0},
 		},
-		Stop: Stop{Signal: syscall.SIGTERM, Timeout: 5 * time.Second, Mode: StopGroup},
+		Stop:      Stop{Signal: syscall.SIGTERM, Timeout: 5 * time.Second, Mode: StopCgroup},
+		Resources: Resources{OOMGroup: true},
 	}
 	if got := c.Services["a"]; !reflect.DeepEqual(got, want) {
 		t.Errorf("service a =\n%+v\nwant\n%+v", got, want)
@@ -83,6 +85,11 @@ shutdown_timeout = "20s"
 log_format = "json"
 log_prefix = false
 grace = "2s"
+
+[init.cgroups]
+mode = "required"
+init = "initbox"
+services = "${SVC:-svc}"
 
 [services.db]
 command = ["/usr/bin/db", "--port", "${PORT:-5432}"]
@@ -113,6 +120,17 @@ signal = "INT"
 timeout = "30s"
 mode = "process"
 
+[services.db.resources]
+memory_max = "1.5G"
+memory_high = 1073741824
+memory_swap_max = "max"
+cpu_max = 1.5
+cpu_weight = 200
+pids_max = 100
+io_weight = 50
+oom_group = false
+oom_score_adj = -500
+
 [services.migrate]
 shell = "echo $$HOME $HOME"
 type = "oneshot"
@@ -121,6 +139,8 @@ stdout = "file:out.log"
 stderr = "null"
 inherit_env = false
 restart.policy = "on-failure"
+stop.mode = "cgroup"
+resources = { cpu_max = "50%", pids_max = "max", oom_score_adj = 0 }
 
 [services.web]
 command = ["web"]
@@ -134,9 +154,13 @@ stop = { signal = "RTMIN+3", timeout = "1s" }
 command = ["off"]
 enabled = false
 stop.signal = 1
+stop.mode = "group"
 `
 	c := mustParse(t, src, map[string]string{"HOME": "/root"})
-	wantInit := Init{ShutdownTimeout: 20 * time.Second, LogFormat: LogJSON, LogPrefix: false, Grace: 2 * time.Second}
+	wantInit := Init{
+		ShutdownTimeout: 20 * time.Second, LogFormat: LogJSON, LogPrefix: false, Grace: 2 * time.Second,
+		Cgroups: Cgroups{Mode: CgroupRequired, Init: "initbox", Services: "svc"},
+	}
 	if c.Init != wantInit {
 		t.Errorf("Init = %+v", c.Init)
 	}
@@ -165,6 +189,11 @@ stop.signal = 1
 			SuccessExitCodes: []int{0, 143},
 		},
 		Stop: Stop{Signal: syscall.SIGINT, Timeout: 30 * time.Second, Mode: StopProcess},
+		Resources: Resources{
+			MemoryMax: 1536 << 20, MemoryHigh: 1 << 30, MemorySwapMax: Unlimited,
+			CPUMax: 1.5, CPUWeight: 200, PidsMax: 100, IOWeight: 50,
+			OOMGroup: false, OOMScoreAdj: -500, OOMScoreAdjSet: true,
+		},
 	}
 	if !reflect.DeepEqual(db, wantDB) {
 		t.Errorf("db =\n%+v\nwant\n%+v", db, wantDB)
@@ -182,8 +211,15 @@ stop.signal = 1
 	if m.InheritEnv.All || len(m.InheritEnv.Names) != 0 {
 		t.Errorf("inherit_env = false gave %+v", m.InheritEnv)
 	}
+	if m.Stop.Mode != StopCgroup {
+		t.Errorf("migrate stop mode = %q", m.Stop.Mode)
+	}
+	wantRes := Resources{CPUMax: 0.5, PidsMax: Unlimited, OOMGroup: true, OOMScoreAdj: 0, OOMScoreAdjSet: true}
+	if m.Resources != wantRes {
+		t.Errorf("migrate resources = %+v, want %+v", m.Resources, wantRes)
+	}
 	web := c.Services["web"]
-	if !web.Main || web.Stop.Signal != syscall.Signal(37) || web.Stop.Timeout != time.Second || web.Stop.Mode != StopGroup {
+	if !web.Main || web.Stop.Signal != syscall.Signal(37) || web.Stop.Timeout != time.Second || web.Stop.Mode != StopCgroup {
 		t.Errorf("web = %+v", web)
 	}
 	if !reflect.DeepEqual(web.DependsOn, map[string]Condition{"migrate": ConditionSucceeded, "db": ConditionHealthy}) {
@@ -192,7 +228,7 @@ stop.signal = 1
 	if !reflect.DeepEqual(web.EnvFile, []EnvFile{{Path: "/run/web.env", Optional: true}}) {
 		t.Errorf("web.EnvFile = %v", web.EnvFile)
 	}
-	if off := c.Services["off"]; off.Enabled || off.Stop.Signal != syscall.SIGHUP {
+	if off := c.Services["off"]; off.Enabled || off.Stop.Signal != syscall.SIGHUP || off.Stop.Mode != StopGroup {
 		t.Errorf("off = %+v", off)
 	}
 	if !reflect.DeepEqual(c.Order, []string{"db", "migrate", "web", "off"}) {
@@ -260,8 +296,11 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			name: "later key",
-			src:  "[services.web]\nshell = \"x\"\n[services.web.resources]\nmemory_max = \"1G\"\n",
-			want: []string{`3:15: key "resources" in [services.web] is not supported by this version of initbox`},
+			src:  "[services.web]\nshell = \"x\"\n[services.web.health]\nexec = [\"true\"]\n[init]\nhttp_listen = \":8080\"\n",
+			want: []string{
+				`3:15: key "health" in [services.web] is not supported by this version of initbox`,
+				`6:1: key "http_listen" in [init] is not supported by this version of initbox`,
+			},
 		},
 		{
 			name: "wrong type",
@@ -334,14 +373,14 @@ func TestErrors(t *testing.T) {
 		{
 			name: "bad enum",
 			src: "[init]\nlog_format = \"text\"\n[services.a]\nshell = \"a\"\ntype = \"one-shot\"\nstdout = \"files:/x\"\nstderr = \"sdtout\"\n" +
-				"restart = { policy = \"allways\" }\nstop = { mode = \"cgroup\" }\n[services.b]\nshell = \"b\"\ndepends_on = { a = \"readdy\" }\n",
+				"restart = { policy = \"allways\" }\nstop = { mode = \"cgroups\" }\n[services.b]\nshell = \"b\"\ndepends_on = { a = \"readdy\" }\n",
 			want: []string{
 				`2:14: init.log_format: unknown log format "text" (want console or json)`,
 				`5:8: services.a.type: unknown type "one-shot" (want simple, oneshot or notify); did you mean "oneshot"?`,
 				`6:10: services.a.stdout: unknown output "files:/x" (want inherit, null, file:PATH or append:PATH); did you mean "file:PATH"?`,
 				`7:10: services.a.stderr: unknown output "sdtout" (want inherit, null, file:PATH, append:PATH or stdout); did you mean "stdout"?`,
 				`8:22: services.a.restart.policy: unknown restart policy "allways" (want never, on-failure or always); did you mean "always"?`,
-				`9:17: services.a.stop.mode: stop mode "cgroup" is not supported by this version of initbox (want group or process)`,
+				`9:17: services.a.stop.mode: unknown stop mode "cgroups" (want cgroup, group or process); did you mean "cgroup"?`,
 				`12:20: services.b.depends_on.a: unknown condition "readdy" (want started, ready, healthy, completed or succeeded); did you mean "ready"?`,
 			},
 		},
@@ -448,6 +487,102 @@ func TestErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "cgroups",
+			src: "[init.cgroups]\nmode = \"requried\"\ninit = \"cgroup-init\"\nservices = \"a/b\"\nnames = 1\n" +
+				"[services.a]\nshell = \"a\"\n",
+			want: []string{
+				`2:8: init.cgroups.mode: unknown cgroup mode "requried" (want auto, required or off); did you mean "required"?`,
+				`3:8: init.cgroups.init: bad cgroup name "cgroup-init": use letters, digits, '_' and '-' (at most 255, not starting with "cgroup")`,
+				`4:12: init.cgroups.services: bad cgroup name "a/b": use letters, digits, '_' and '-' (at most 255, not starting with "cgroup")`,
+				`5:1: unknown key "names" in [init.cgroups]`,
+			},
+		},
+		{
+			name: "cgroups/same name",
+			src:  "[init]\ncgroups = { init = \"services\" }\n[init.x]\n",
+			want: []string{
+				`2:20: init.cgroups.init: init and services must be different cgroups`,
+				`3:7: unknown key "x" in [init]`,
+			},
+		},
+		{
+			name: "cgroups/same name, both set, and wrong types",
+			src: "[init.cgroups]\ninit = \"x\"\nservices = \"x\"\n[services.a]\nshell = \"a\"\n[services.b]\nshell = \"b\"\nresources = 1\n" +
+				"[init]\nlog_prefix = true\n",
+			want: []string{
+				`3:12: init.cgroups.services: init and services must be different cgroups`,
+				`8:13: services.b.resources: want a table, not an integer`,
+			},
+		},
+		{
+			name: "resources/unknown key",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.resources]\nmemory_mx = \"1G\"\ncpus = 2\n",
+			want: []string{
+				`4:1: unknown key "memory_mx" in [services.web.resources]; did you mean "memory_max"?`,
+				`5:1: unknown key "cpus" in [services.web.resources]`,
+			},
+		},
+		{
+			name: "resources/sizes",
+			src: "[services.a]\nshell = \"a\"\n[services.a.resources]\nmemory_max = 0\nmemory_high = \"-1G\"\nmemory_swap_max = \"0.1B\"\n" +
+				"[services.b]\nshell = \"b\"\n[services.b.resources]\nmemory_max = \"64XB\"\nmemory_high = \"1.5\"\nmemory_swap_max = \"9000000T\"\n" +
+				"[services.c]\nshell = \"c\"\n[services.c.resources]\nmemory_max = 1.5\nmemory_high = \"lots\"\nmemory_swap_max = true\n" +
+				"[services.d]\nshell = \"d\"\nresources = { memory_max = \"1gig\", memory_high = \"0M\", memory_swap_max = \"${S}\" }\n",
+			env: map[string]string{"S": "1 hunter2"},
+			want: []string{
+				`4:14: services.a.resources.memory_max: want a size of at least 1 byte (or "max"), not 0`,
+				`5:15: services.a.resources.memory_high: want a size of at least 1 byte (or "max"), not "-1G"`,
+				`6:19: services.a.resources.memory_swap_max: bad size "0.1B": a fraction of a byte (use a larger unit, such as "1.5K")`,
+				`10:14: services.b.resources.memory_max: bad size "64XB": unknown unit "XB" (want B, K, M, G or T, all 1024-based; KiB, MiB, GiB and TiB are the same)`,
+				`11:15: services.b.resources.memory_high: bad size "1.5": a fraction of a byte (use a larger unit, such as "1.5K")`,
+				`12:19: services.b.resources.memory_swap_max: bad size "9000000T": too large (at most 2^63-1 bytes, just under 8EiB)`,
+				`16:14: services.c.resources.memory_max: want a size as an integer of bytes or a string such as "1.5G", not a float`,
+				`17:15: services.c.resources.memory_high: bad size "lots" (want a number and a unit, such as "512M" or "1.5G", or "max")`,
+				`18:19: services.c.resources.memory_swap_max: want a size (an integer of bytes, or a string such as "512M" or "max"), not a boolean`,
+				`21:28: services.d.resources.memory_max: bad size "1gig": unknown unit "gig" (want B, K, M, G or T, all 1024-based; KiB, MiB, GiB and TiB are the same); did you mean "GiB"?`,
+				`21:50: services.d.resources.memory_high: want a size of at least 1 byte (or "max"), not "0M"`,
+				`21:74: services.d.resources.memory_swap_max: bad size "${S}" (expanded) (want a number and a unit, such as "512M" or "1.5G", or "max")`,
+			},
+		},
+		{
+			name: "resources/cpu",
+			src: "[services.a]\nshell = \"a\"\nresources.cpu_max = 0\n[services.b]\nshell = \"b\"\nresources.cpu_max = -1\n" +
+				"[services.c]\nshell = \"c\"\nresources.cpu_max = nan\n[services.d]\nshell = \"d\"\nresources.cpu_max = 0.005\n" +
+				"[services.e]\nshell = \"e\"\nresources.cpu_max = \"0.5%\"\n[services.f]\nshell = \"f\"\nresources.cpu_max = 20000\n" +
+				"[services.g]\nshell = \"g\"\nresources.cpu_max = \"two\"\n[services.h]\nshell = \"h\"\nresources.cpu_max = \"-1\"\n" +
+				"[services.i]\nshell = \"i\"\nresources.cpu_max = [1]\n",
+			want: []string{
+				`3:21: services.a.resources.cpu_max: want a number of CPUs above 0 ("max" for no limit), not 0`,
+				`6:21: services.b.resources.cpu_max: want a number of CPUs above 0 ("max" for no limit), not -1`,
+				`9:21: services.c.resources.cpu_max: want a number of CPUs above 0 ("max" for no limit), not NaN`,
+				`12:21: services.d.resources.cpu_max: 0.005 is below the kernel's least quota, 0.01 CPU (1ms of every 100ms)`,
+				`15:21: services.e.resources.cpu_max: "0.5%" is below the kernel's least quota, 0.01 CPU (1ms of every 100ms)`,
+				`18:21: services.f.resources.cpu_max: 20000 is more than 10000 CPUs`,
+				`21:21: services.g.resources.cpu_max: bad CPU limit "two" (want a number of CPUs such as 1.5, a percentage of one CPU such as "150%", or "max")`,
+				`24:21: services.h.resources.cpu_max: want a number of CPUs above 0 ("max" for no limit), not "-1"`,
+				`27:21: services.i.resources.cpu_max: want a number of CPUs, a string such as "150%", or "max", not an array`,
+			},
+		},
+		{
+			name: "resources/weights, pids, oom",
+			src: "[services.a]\nshell = \"a\"\n[services.a.resources]\ncpu_weight = 0\nio_weight = 10001\npids_max = 0\noom_score_adj = -1001\noom_group = \"yes\"\n" +
+				"[services.b]\nshell = \"b\"\n[services.b.resources]\ncpu_weight = \"100\"\nio_weight = 1.5\npids_max = 5000000\noom_score_adj = 1001\n" +
+				"[services.c]\nshell = \"c\"\nresources = { pids_max = \"unlimited\" }\n[services.d]\nshell = \"d\"\nresources = { pids_max = 1.0 }\n",
+			want: []string{
+				`4:14: services.a.resources.cpu_weight: weight 0 is outside 1..10000 (the kernel's default is 100)`,
+				`5:13: services.a.resources.io_weight: weight 10001 is outside 1..10000 (the kernel's default is 100)`,
+				`6:12: services.a.resources.pids_max: want at least 1 process (or "max"), not 0`,
+				`7:17: services.a.resources.oom_score_adj: -1001 is outside -1000..1000`,
+				`8:13: services.a.resources.oom_group: want true or false, not a string`,
+				`12:14: services.b.resources.cpu_weight: want an integer, not a string`,
+				`13:13: services.b.resources.io_weight: want an integer, not a float`,
+				`14:12: services.b.resources.pids_max: 5000000 is more than the kernel's limit of 4194304 (use "max" for no limit)`,
+				`15:17: services.b.resources.oom_score_adj: 1001 is outside -1000..1000`,
+				`18:26: services.c.resources.pids_max: want an integer or "max", not "unlimited"`,
+				`21:26: services.d.resources.pids_max: want an integer or "max", not a float`,
+			},
+		},
+		{
 			name: "bad service name",
 			src:  "[services.\"web server\"]\nshell = \"a\"\n[services.\"..\"]\nshell = \"b\"\n[services.ok-1_x]\nshell = \"c\"\n",
 			want: []string{
@@ -504,6 +639,82 @@ func TestErrors(t *testing.T) {
 				t.Errorf("an expanded value leaked into the message: %v", err)
 			}
 		})
+	}
+}
+
+// TestResources decodes each resources key alone, in the forms it takes.
+func TestResources(t *testing.T) {
+	def := NewService("x").Resources
+	with := func(f func(r *Resources)) Resources {
+		r := def
+		f(&r)
+		return r
+	}
+	tests := []struct {
+		src  string // the inside of resources = { ... }
+		want Resources
+	}{
+		{``, def},
+		{`memory_max = 67108864`, with(func(r *Resources) { r.MemoryMax = 64 << 20 })},
+		{`memory_max = "64MiB"`, with(func(r *Resources) { r.MemoryMax = 64 << 20 })},
+		{`memory_max = "64M"`, with(func(r *Resources) { r.MemoryMax = 64 << 20 })},
+		{`memory_max = "512m"`, with(func(r *Resources) { r.MemoryMax = 512 << 20 })},
+		{`memory_max = "512mb"`, with(func(r *Resources) { r.MemoryMax = 512 << 20 })},
+		{`memory_max = "1.5G"`, with(func(r *Resources) { r.MemoryMax = 1536 << 20 })},
+		{`memory_max = " 2 GiB "`, with(func(r *Resources) { r.MemoryMax = 2 << 30 })},
+		{`memory_max = "1T"`, with(func(r *Resources) { r.MemoryMax = 1 << 40 })},
+		{`memory_max = "1000"`, with(func(r *Resources) { r.MemoryMax = 1000 })},
+		{`memory_max = "max"`, with(func(r *Resources) { r.MemoryMax = Unlimited })},
+		{`memory_high = "100k"`, with(func(r *Resources) { r.MemoryHigh = 100 << 10 })},
+		{`memory_swap_max = "${SWAP:-1G}"`, with(func(r *Resources) { r.MemorySwapMax = 1 << 30 })},
+		{`memory_swap_max = "max"`, with(func(r *Resources) { r.MemorySwapMax = Unlimited })},
+		{`cpu_max = 2`, with(func(r *Resources) { r.CPUMax = 2 })},
+		{`cpu_max = 0.25`, with(func(r *Resources) { r.CPUMax = 0.25 })},
+		{`cpu_max = 0.01`, with(func(r *Resources) { r.CPUMax = 0.01 })},
+		{`cpu_max = 10000`, with(func(r *Resources) { r.CPUMax = 10000 })},
+		{`cpu_max = "150%"`, with(func(r *Resources) { r.CPUMax = 1.5 })},
+		{`cpu_max = "150 %"`, with(func(r *Resources) { r.CPUMax = 1.5 })},
+		{`cpu_max = "1.5"`, with(func(r *Resources) { r.CPUMax = 1.5 })},
+		{`cpu_max = "max"`, with(func(r *Resources) { r.CPUMax = Unlimited })},
+		{`cpu_weight = 1`, with(func(r *Resources) { r.CPUWeight = 1 })},
+		{`cpu_weight = 10000`, with(func(r *Resources) { r.CPUWeight = 10000 })},
+		{`io_weight = 500`, with(func(r *Resources) { r.IOWeight = 500 })},
+		{`pids_max = 1`, with(func(r *Resources) { r.PidsMax = 1 })},
+		{`pids_max = 4194304`, with(func(r *Resources) { r.PidsMax = 4194304 })},
+		{`pids_max = "max"`, with(func(r *Resources) { r.PidsMax = Unlimited })},
+		{`oom_group = false`, with(func(r *Resources) { r.OOMGroup = false })},
+		{`oom_group = true`, def},
+		{`oom_score_adj = -1000`, with(func(r *Resources) { r.OOMScoreAdj, r.OOMScoreAdjSet = -1000, true })},
+		{`oom_score_adj = 0`, with(func(r *Resources) { r.OOMScoreAdjSet = true })},
+		{`oom_score_adj = 1000`, with(func(r *Resources) { r.OOMScoreAdj, r.OOMScoreAdjSet = 1000, true })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			c := mustParse(t, "[services.x]\nshell = \"x\"\nresources = { "+tt.src+" }\n", nil)
+			if got := c.Services["x"].Resources; got != tt.want {
+				t.Errorf("Resources = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCgroups decodes [init.cgroups] in its forms.
+func TestCgroups(t *testing.T) {
+	tests := []struct {
+		src  string
+		want Cgroups
+	}{
+		{"", Cgroups{Mode: CgroupAuto, Init: "init", Services: "services"}},
+		{"[init.cgroups]\nmode = \"off\"\n", Cgroups{Mode: CgroupOff, Init: "init", Services: "services"}},
+		{"[init]\ncgroups.mode = \"required\"\n", Cgroups{Mode: CgroupRequired, Init: "init", Services: "services"}},
+		{"[init]\ncgroups = { init = \"self\", services = \"svc_1-a\" }\n", Cgroups{Mode: CgroupAuto, Init: "self", Services: "svc_1-a"}},
+		{"[init.cgroups]\nmode = \"auto\"\ninit = \"services2\"\n", Cgroups{Mode: CgroupAuto, Init: "services2", Services: "services"}},
+	}
+	for _, tt := range tests {
+		c := mustParse(t, tt.src, nil)
+		if c.Init.Cgroups != tt.want {
+			t.Errorf("%q: Cgroups = %+v, want %+v", tt.src, c.Init.Cgroups, tt.want)
+		}
 	}
 }
 
@@ -639,14 +850,24 @@ func TestAddAndValidate(t *testing.T) {
 	s.Stdout = Output{Kind: OutputFile}
 	s.Stderr = Output{Kind: "tty"}
 	s.Env = map[string]string{"A=B": "x"}
+	s.Resources = Resources{MemoryMax: -2, MemorySwapMax: Unlimited, CPUMax: 0.001, CPUWeight: 10001, PidsMax: -5, OOMScoreAdj: 2000, OOMScoreAdjSet: true}
+	c.Init.Cgroups = Cgroups{Mode: "on", Init: "", Services: "a.b"}
 	err = c.Validate()
-	want = `services.x: set command (an argv array) or shell (a command line for /bin/sh -c)
+	want = `init.cgroups.mode: unknown cgroup mode "on" (want auto, required or off)
+init.cgroups.init: bad cgroup name "": use letters, digits, '_' and '-' (at most 255, not starting with "cgroup")
+init.cgroups.services: bad cgroup name "a.b": use letters, digits, '_' and '-' (at most 255, not starting with "cgroup")
+services.x: set command (an argv array) or shell (a command line for /bin/sh -c)
 services.x.type: unknown type "bogus" (want simple, oneshot or notify)
 services.x.stdout: file: wants a path
 services.x.stderr: unknown output "tty"
 services.x.env."A=B": not a valid variable name (letters, digits and _, not starting with a digit)
 services.x.restart.limit_burst: must be at least 1, not 0
-services.x.stop.signal: signal 0 is outside 1..64`
+services.x.stop.signal: signal 0 is outside 1..64
+services.x.resources.memory_max: want a size of at least 1 byte (or "max"), not -2
+services.x.resources.cpu_max: 0.001 is below the kernel's least quota, 0.01 CPU (1ms of every 100ms)
+services.x.resources.cpu_weight: weight 10001 is outside 1..10000 (the kernel's default is 100)
+services.x.resources.pids_max: want at least 1 process (or "max"), not -5
+services.x.resources.oom_score_adj: 2000 is outside -1000..1000`
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate of a config built in code:\n%v\nwant:\n%s", err, want)
 	}

@@ -18,18 +18,18 @@ import (
 )
 
 // Keys of each table. A key in a "later" list belongs to a feature of a
-// later issue (cgroups, operate): it gets a clear "not supported yet"
+// later issue (operate): it gets a clear "not supported yet"
 // instead of "unknown key" until the feature lands.
 var (
-	topKeys      = []string{"init", "services"}
-	initKeys     = []string{"shutdown_timeout", "log_format", "log_prefix", "grace"}
-	initLater    = []string{"cgroups", "control_socket", "http_listen"}
-	serviceKeys  = []string{"command", "shell", "type", "main", "essential", "enabled", "user", "group", "working_dir", "env", "env_file", "inherit_env", "stdout", "stderr", "forward_signals", "depends_on", "restart", "stop"}
-	serviceLater = []string{"resources", "ready", "health"}
-	restartKeys  = []string{"policy", "delay", "multiplier", "max_delay", "reset_after", "limit_burst", "limit_interval", "success_exit_codes"}
-	stopKeys     = []string{"signal", "timeout", "mode"}
-
-	stopModesLater = []string{"cgroup"}
+	topKeys       = []string{"init", "services"}
+	initKeys      = []string{"shutdown_timeout", "log_format", "log_prefix", "grace", "cgroups"}
+	initLater     = []string{"control_socket", "http_listen"}
+	cgroupsKeys   = []string{"mode", "init", "services"}
+	serviceKeys   = []string{"command", "shell", "type", "main", "essential", "enabled", "user", "group", "working_dir", "env", "env_file", "inherit_env", "stdout", "stderr", "forward_signals", "depends_on", "restart", "stop", "resources"}
+	serviceLater  = []string{"ready", "health"}
+	restartKeys   = []string{"policy", "delay", "multiplier", "max_delay", "reset_after", "limit_burst", "limit_interval", "success_exit_codes"}
+	stopKeys      = []string{"signal", "timeout", "mode"}
+	resourcesKeys = []string{"memory_max", "memory_high", "memory_swap_max", "cpu_max", "cpu_weight", "pids_max", "io_weight", "oom_group", "oom_score_adj"}
 )
 
 // meta is what a parsed Config remembers of its file, so that Validate can
@@ -437,6 +437,10 @@ func (d *decoder) init(in *Init, p keyPath, m map[string]any) {
 			if dur, ok := d.duration(kp, v); ok {
 				in.Grace = dur
 			}
+		case "cgroups":
+			if cm, ok := d.table(kp, v); ok {
+				d.cgroups(&in.Cgroups, kp, cm)
+			}
 		default:
 			d.unknown(kp, initKeys, initLater)
 		}
@@ -538,6 +542,10 @@ func (d *decoder) service(name string, p keyPath, m map[string]any) *Service {
 		case "stop":
 			if sm, ok := d.table(kp, v); ok {
 				d.stop(&s.Stop, kp, sm)
+			}
+		case "resources":
+			if rm, ok := d.table(kp, v); ok {
+				d.resources(&s.Resources, kp, rm)
 			}
 		default:
 			d.unknown(kp, serviceKeys, serviceLater)
@@ -771,13 +779,196 @@ func (d *decoder) stop(st *Stop, p keyPath, m map[string]any) {
 				st.Timeout = dur
 			}
 		case "mode":
-			if e, ok := d.enum(kp, v, "stop mode", stopModes, stopModesLater...); ok {
+			if e, ok := d.enum(kp, v, "stop mode", stopModes); ok {
 				st.Mode = StopMode(e)
 			}
 		default:
 			d.unknown(kp, stopKeys, nil)
 		}
 	}
+}
+
+func (d *decoder) cgroups(cg *Cgroups, p keyPath, m map[string]any) {
+	for _, k := range keys(m) {
+		kp, v := p.key(k), m[k]
+		switch k {
+		case "mode":
+			if e, ok := d.enum(kp, v, "cgroup mode", cgroupModes); ok {
+				cg.Mode = CgroupMode(e)
+			}
+		case "init":
+			if name, ok := d.cgroupName(kp, v); ok {
+				cg.Init = name
+			}
+		case "services":
+			if name, ok := d.cgroupName(kp, v); ok {
+				cg.Services = name
+			}
+		default:
+			d.unknown(kp, cgroupsKeys, nil)
+		}
+	}
+}
+
+func (d *decoder) cgroupName(p keyPath, v any) (string, bool) {
+	t, ok := d.str(p, v)
+	if !ok {
+		return "", false
+	}
+	if !validCgroupName(t.val) {
+		d.fail(p, "bad cgroup name %s: %s", t, cgroupNameRule)
+		return "", false
+	}
+	return t.val, true
+}
+
+func (d *decoder) resources(r *Resources, p keyPath, m map[string]any) {
+	for _, k := range keys(m) {
+		kp, v := p.key(k), m[k]
+		switch k {
+		case "memory_max":
+			r.MemoryMax, _ = d.size(kp, v)
+		case "memory_high":
+			r.MemoryHigh, _ = d.size(kp, v)
+		case "memory_swap_max":
+			r.MemorySwapMax, _ = d.size(kp, v)
+		case "cpu_max":
+			r.CPUMax, _ = d.cpuMax(kp, v)
+		case "cpu_weight":
+			r.CPUWeight, _ = d.weight(kp, v)
+		case "io_weight":
+			r.IOWeight, _ = d.weight(kp, v)
+		case "pids_max":
+			r.PidsMax, _ = d.pidsMax(kp, v)
+		case "oom_group":
+			if b, ok := d.boolean(kp, v); ok {
+				r.OOMGroup = b
+			}
+		case "oom_score_adj":
+			if n, ok := d.integer(kp, v); ok {
+				if n < -1000 || n > 1000 {
+					d.fail(kp, "%d is outside -1000..1000", n)
+					continue
+				}
+				r.OOMScoreAdj, r.OOMScoreAdjSet = n, true
+			}
+		default:
+			d.unknown(kp, resourcesKeys, nil)
+		}
+	}
+}
+
+// size reads bytes as an integer, or a size string ("512M", "max"); see
+// parseSize. Unlike in code, where 0 is unset, 0 here is a mistake.
+func (d *decoder) size(p keyPath, v any) (Bytes, bool) {
+	switch n := v.(type) {
+	case int64:
+		if n < 1 {
+			d.fail(p, "want a size of at least 1 byte (or \"max\"), not %d", n)
+			return 0, false
+		}
+		return Bytes(n), true
+	case float64:
+		d.fail(p, "want a size as an integer of bytes or a string such as \"1.5G\", not a float")
+		return 0, false
+	case string:
+	default:
+		d.fail(p, "want a size (an integer of bytes, or a string such as \"512M\" or \"max\"), not %s", typeName(v))
+		return 0, false
+	}
+	t, ok := d.str(p, v)
+	if !ok {
+		return 0, false
+	}
+	b, err := parseSize(t.val)
+	var ue *unitError
+	switch {
+	case err == nil:
+		return b, true
+	case err == errSizeZero:
+		d.fail(p, "want a size of at least 1 byte (or \"max\"), not %s", t)
+	case err == errSizeFraction:
+		d.fail(p, "bad size %s: a fraction of a byte (use a larger unit, such as \"1.5K\")", t)
+	case err == errSizeTooLarge:
+		d.fail(p, "bad size %s: too large (at most 2^63-1 bytes, just under 8EiB)", t)
+	case errors.As(err, &ue) && !t.expanded():
+		d.fail(p, "bad size %s: unknown unit %q (want %s)%s", t, ue.unit, sizeUnitList, didYouMean(ue.unit, unitNames))
+	default:
+		d.fail(p, "bad size %s (want a number and a unit, such as \"512M\" or \"1.5G\", or \"max\")", t)
+	}
+	return 0, false
+}
+
+// cpuMax reads a number of CPUs (1.5), a percentage of one ("150%") or
+// "max".
+func (d *decoder) cpuMax(p keyPath, v any) (float64, bool) {
+	var f float64
+	var shown string
+	switch n := v.(type) {
+	case int64:
+		f, shown = float64(n), strconv.FormatInt(n, 10)
+	case float64:
+		f, shown = n, strconv.FormatFloat(n, 'g', -1, 64)
+	case string:
+		t, ok := d.str(p, v)
+		if !ok {
+			return 0, false
+		}
+		var err error
+		if f, err = parseCPUs(t.val); err != nil {
+			d.fail(p, "bad CPU limit %s (want a number of CPUs such as 1.5, a percentage of one CPU such as \"150%%\", or \"max\")", t)
+			return 0, false
+		}
+		if strings.EqualFold(strings.TrimSpace(t.val), "max") {
+			return Unlimited, true
+		}
+		shown = t.String()
+	default:
+		d.fail(p, "want a number of CPUs, a string such as \"150%%\", or \"max\", not %s", typeName(v))
+		return 0, false
+	}
+	if msg := cpuProblem(f, shown); msg != "" {
+		d.fail(p, "%s", msg)
+		return 0, false
+	}
+	return f, true
+}
+
+// weight reads cpu_weight or io_weight.
+func (d *decoder) weight(p keyPath, v any) (int, bool) {
+	n, ok := d.integer(p, v)
+	if !ok {
+		return 0, false
+	}
+	if n < 1 || n > MaxWeight {
+		d.fail(p, "weight %d is outside 1..%d (the kernel's default is 100)", n, MaxWeight)
+		return 0, false
+	}
+	return n, true
+}
+
+// pidsMax reads an integer from 1 to MaxPids, or "max".
+func (d *decoder) pidsMax(p keyPath, v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		if msg := pidsProblem(n); msg != "" {
+			d.fail(p, "%s", msg)
+			return 0, false
+		}
+		return n, true
+	case string:
+		t, ok := d.str(p, v)
+		if !ok {
+			return 0, false
+		}
+		if strings.EqualFold(strings.TrimSpace(t.val), "max") {
+			return Unlimited, true
+		}
+		d.fail(p, "want an integer or \"max\", not %s", t)
+		return 0, false
+	}
+	d.fail(p, "want an integer or \"max\", not %s", typeName(v))
+	return 0, false
 }
 
 // signal reads "SIGTERM", "TERM", "15", 15 or "RTMIN+3".

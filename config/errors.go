@@ -128,10 +128,16 @@ func suggest(word string, candidates []string) string {
 	if len(word) >= 3 {
 		limit = max(limit, 1)
 	}
-	if best == "" || bestD > limit {
-		return ""
+	if best != "" && bestD <= limit {
+		return best
 	}
-	return best
+	// The first word of a key: "memory" → "memory_max", "cpu" → "cpu_max".
+	for _, c := range candidates {
+		if len(word) >= 2 && strings.HasPrefix(strings.ToLower(c), strings.ToLower(word)+"_") {
+			return c
+		}
+	}
+	return ""
 }
 
 // didYouMean formats suggest's answer for the end of a message.

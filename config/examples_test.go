@@ -76,6 +76,8 @@ func TestDocsListEveryKey(t *testing.T) {
 		"`[services.NAME]`":            serviceKeys,
 		"`[services.NAME.restart]`":    restartKeys,
 		"`[services.NAME.stop]`":       stopKeys,
+		"`[init.cgroups]`":             cgroupsKeys,
+		"`[services.NAME.resources]`":  resourcesKeys,
 		"`${VAR}` expansion":           nil,
 		"Env files":                    nil,
 		"Errors":                       nil,

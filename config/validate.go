@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/initbox/initbox/signals"
@@ -107,6 +108,28 @@ func (v *validator) init() {
 	if k := p.key("log_format"); !oneOf(string(in.LogFormat), logFormats) && !v.skip(k) {
 		v.errorf(k, false, "unknown log format %q (want %s)", in.LogFormat, list(logFormats))
 	}
+	v.cgroups(&in.Cgroups, p.key("cgroups"))
+}
+
+func (v *validator) cgroups(cg *Cgroups, p keyPath) {
+	if k := p.key("mode"); !oneOf(string(cg.Mode), cgroupModes) && !v.skip(k) {
+		v.errorf(k, false, "unknown cgroup mode %q (want %s)", cg.Mode, list(cgroupModes))
+	}
+	in, sv := p.key("init"), p.key("services")
+	if !validCgroupName(cg.Init) && !v.skip(in) {
+		v.errorf(in, false, "bad cgroup name %q: %s", cg.Init, cgroupNameRule)
+	}
+	if !validCgroupName(cg.Services) && !v.skip(sv) {
+		v.errorf(sv, false, "bad cgroup name %q: %s", cg.Services, cgroupNameRule)
+	}
+	if cg.Init == cg.Services && !v.skip(in) && !v.skip(sv) {
+		// At the one the file sets, which is the one to change.
+		k := sv
+		if !v.defined(sv, false) && v.defined(in, false) {
+			k = in
+		}
+		v.errorf(k, false, "init and services must be different cgroups")
+	}
 }
 
 func oneOf(s string, choices []string) bool {
@@ -159,6 +182,7 @@ func (v *validator) service(s *Service) {
 	}
 	v.restart(&s.Restart, p.key("restart"))
 	v.stop(&s.Stop, p.key("stop"))
+	v.resources(&s.Resources, p.key("resources"))
 	v.dependsOn(s, p.key("depends_on"))
 }
 
@@ -246,6 +270,40 @@ func (v *validator) stop(st *Stop, p keyPath) {
 	}
 	if k := p.key("mode"); !oneOf(string(st.Mode), stopModes) && !v.skip(k) {
 		v.errorf(k, false, "unknown stop mode %q (want %s)", st.Mode, list(stopModes))
+	}
+}
+
+// resources checks limits set in code; the decoder has checked the file's,
+// where 0 is a mistake rather than unset.
+func (v *validator) resources(r *Resources, p keyPath) {
+	for _, b := range []struct {
+		key string
+		val Bytes
+	}{{"memory_max", r.MemoryMax}, {"memory_high", r.MemoryHigh}, {"memory_swap_max", r.MemorySwapMax}} {
+		if k := p.key(b.key); b.val < 0 && b.val != Unlimited && !v.skip(k) {
+			v.errorf(k, false, "want a size of at least 1 byte (or \"max\"), not %d", int64(b.val))
+		}
+	}
+	if k := p.key("cpu_max"); r.CPUMax != 0 && r.CPUMax != Unlimited && !v.skip(k) {
+		if msg := cpuProblem(r.CPUMax, strconv.FormatFloat(r.CPUMax, 'g', -1, 64)); msg != "" {
+			v.errorf(k, false, "%s", msg)
+		}
+	}
+	for _, w := range []struct {
+		key string
+		val int
+	}{{"cpu_weight", r.CPUWeight}, {"io_weight", r.IOWeight}} {
+		if k := p.key(w.key); (w.val < 0 || w.val > MaxWeight) && !v.skip(k) {
+			v.errorf(k, false, "weight %d is outside 1..%d (the kernel's default is 100)", w.val, MaxWeight)
+		}
+	}
+	if k := p.key("pids_max"); r.PidsMax != 0 && r.PidsMax != Unlimited && !v.skip(k) {
+		if msg := pidsProblem(r.PidsMax); msg != "" {
+			v.errorf(k, false, "%s", msg)
+		}
+	}
+	if k := p.key("oom_score_adj"); r.OOMScoreAdjSet && (r.OOMScoreAdj < -1000 || r.OOMScoreAdj > 1000) && !v.skip(k) {
+		v.errorf(k, false, "%d is outside -1000..1000", r.OOMScoreAdj)
 	}
 }
 

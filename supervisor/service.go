@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/output"
@@ -51,6 +52,17 @@ type service struct {
 	doomed    bool // can never start: a dependency failed for good
 	cleanStop bool // stopped cleanly: success code, or death by its stop signal
 
+	// limits are what its cgroup gets: its resources, less what the host
+	// cannot apply (checkResources).
+	limits cgroup.Limits
+	// cg is its leaf while it has one: from the start until the leaf is
+	// empty after the exit.
+	cg *cgroup.Group
+	// draining: its process exited and what it left in its leaf is being
+	// stopped; it may not start again until the leaf is empty.
+	draining  bool
+	oomSeen   int  // the leaf's OOM kill count already logged
+	oomKilled bool // the OOM killer struck during the current run
 }
 
 func (v *service) stopTimer() {
@@ -67,7 +79,7 @@ func (s *Supervisor) schedule() {
 		changed = false
 		for _, name := range s.order {
 			v := s.svcs[name]
-			if v.state != waiting || v.doomed {
+			if v.state != waiting || v.doomed || v.draining {
 				continue
 			}
 			if !v.cfg.Enabled {
@@ -222,9 +234,22 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	v.succeeded = e.Status.Exited() && v.cfg.Restart.Success(e.Status.ExitStatus())
 	byStopSignal := e.Status.Signaled() && e.Status.Signal() == v.cfg.Stop.Signal
 	fields := []logging.Field{logging.String("service", name), logging.Int("pid", e.Pid), logging.String("status", e.String()), logging.Duration("ran", ran.Round(time.Millisecond))}
+	if v.cg != nil {
+		s.checkOOM(name, v)
+		if v.oomKilled {
+			fields = append(fields, logging.String("reason", "killed by the OOM killer at memory_max="+v.cfg.Resources.MemoryMax.String()))
+		}
+	}
 
-	if e.Pid > 0 && v.cfg.Stop.Mode == config.StopGroup && !v.cfg.Main {
+	switch {
+	case e.Pid > 0 && v.cg != nil && v.cfg.Stop.Mode == config.StopCgroup:
+		s.drain(name, v)
+	case e.Pid > 0 && v.cfg.Stop.Mode != config.StopProcess && !v.cfg.Main:
+		// No cgroup: "cgroup" acts as "group".
 		s.stopLeftovers(name, v, e.Pid)
+	}
+	if v.cg != nil && !v.draining {
+		s.checkDrained(name, v)
 	}
 
 	if v.state == stopping || s.shuttingDown {
@@ -358,9 +383,39 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		sys.Foreground, sys.Ctty = true, 0
 	}
 	attr := &syscall.ProcAttr{Dir: c.WorkingDir, Env: env, Files: files, Sys: sys}
-	pid, exited, err := s.opts.Starter.Start(func() (int, error) {
-		return s.opts.Fork(func() (int, error) { return syscall.ForkExec(path, argv, attr) })
-	})
+	execPath, execArgv, release, err := s.prepareCgroup(v, path, argv, attr)
+	if err != nil {
+		for _, c := range copies {
+			c.r.Close()
+		}
+		return 0, nil, err
+	}
+	start := func() (int, <-chan reaper.Exit, error) {
+		defer release()
+		return s.opts.Starter.Start(func() (int, error) {
+			return s.opts.Fork(func() (int, error) { return syscall.ForkExec(execPath, execArgv, attr) })
+		})
+	}
+	pid, exited, err := start()
+	if err != nil && cloneRefused(attr, err) {
+		// Probed at setup, but a kernel with clone3 and without
+		// CLONE_INTO_CGROUP (5.3–5.6) only tells at the first start.
+		s.log.Warn("clone3 cannot start processes inside cgroups here: using a trampoline that joins the cgroup before exec", logging.Err(err))
+		s.opts.Cgroups.CloneInto = false
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = false, 0
+		if execPath, execArgv, release, err = v.cg.Prepare("/proc/self/exe", path, argv, attr); err == nil {
+			pid, exited, err = start()
+		}
+	}
+	if err != nil && v.cg != nil {
+		_ = v.cg.Remove()
+		v.cg = nil
+	}
+	if err == nil {
+		if err := setOOMScoreAdj(v, pid); err != nil {
+			s.log.Warn("cannot set oom_score_adj", logging.String("service", c.Name), logging.Err(err))
+		}
+	}
 	if err != nil {
 		for _, c := range copies {
 			c.r.Close()

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/output"
@@ -57,6 +58,8 @@ type Options struct {
 	ImplicitMain string
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Cgroups, if not nil, gives each service a cgroup of its own.
+	Cgroups *cgroup.Tree
 }
 
 // A Supervisor runs one configuration once.
@@ -89,7 +92,8 @@ type event struct {
 	gen  int
 	kind eventKind
 	exit reaper.Exit
-	pgid int // evLeftoverKill: the process group to kill
+	pgid int           // evLeftoverKill: the process group to kill
+	cg   *cgroup.Group // evLeftoverKill: the leaf to kill, instead
 }
 
 type eventKind int
@@ -138,9 +142,16 @@ func New(opts Options) *Supervisor {
 // forwards go to the main service and to services with forward_signals.
 func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 	s.log.Info("supervisor starting", logging.Int("services", len(s.order)))
+	if !s.checkResources() {
+		return 1
+	}
 	cloexecInherited()
 	s.schedule()
 	s.checkFinished()
+	var cgEvents <-chan struct{}
+	if s.opts.Cgroups != nil {
+		cgEvents = s.opts.Cgroups.Events()
+	}
 	for !s.done() {
 		var deadline <-chan time.Time
 		if s.deadline != nil {
@@ -149,6 +160,8 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 		select {
 		case ev := <-s.events:
 			s.handle(ev)
+		case <-cgEvents:
+			s.cgroupEvents()
 		case sig := <-sigs:
 			s.signal(sig.(syscall.Signal))
 		case <-deadline:
@@ -172,7 +185,7 @@ func (s *Supervisor) done() bool {
 		return false
 	}
 	for _, v := range s.svcs {
-		if v.state == running || v.state == stopping || v.state == unstarted {
+		if v.state == running || v.state == stopping || v.state == unstarted || v.draining {
 			return false
 		}
 	}
@@ -230,7 +243,11 @@ func (s *Supervisor) handle(ev event) {
 	}
 	if ev.kind == evLeftoverKill {
 		// Not tied to a run: what any earlier run left must go.
-		s.killLeftovers(ev.name, ev.pgid)
+		if ev.cg != nil {
+			s.killDrain(ev.name, ev.cg)
+		} else {
+			s.killLeftovers(ev.name, ev.pgid)
+		}
 		return
 	}
 	if ev.gen != v.gen {
@@ -358,7 +375,7 @@ func (s *Supervisor) stopReady() {
 // stops first, as s6-overlay's CMD does.
 func (s *Supervisor) hasRunningDependent(name string) bool {
 	if m := s.opts.ImplicitMain; m != "" && m != name {
-		if st := s.svcs[m].state; st == running || st == stopping {
+		if st := s.svcs[m].state; st == running || st == stopping || s.svcs[m].draining {
 			return true
 		}
 	}
@@ -374,7 +391,7 @@ func (s *Supervisor) hasRunningDependent(name string) bool {
 			if _, ok := s.svcs[other].cfg.DependsOn[cur]; !ok {
 				continue
 			}
-			if st := s.svcs[other].state; st == running || st == stopping {
+			if st := s.svcs[other].state; st == running || st == stopping || s.svcs[other].draining {
 				return true
 			}
 			seen[other] = true
@@ -384,26 +401,36 @@ func (s *Supervisor) hasRunningDependent(name string) bool {
 	return false
 }
 
-// killAll sends SIGKILL to every service still running.
+// killAll sends SIGKILL to every service still running, and to what
+// exited services left in their cgroups.
 func (s *Supervisor) killAll() {
 	for _, name := range s.order {
 		v := s.svcs[name]
 		if v.state == running || v.state == stopping {
 			v.state = stopping
 			s.kill(v, unix.SIGKILL)
+		} else if v.draining {
+			_ = v.cg.Kill()
 		}
 	}
 }
 
-// kill signals the service as its stop mode says: its process group, or
-// its process alone.
+// kill signals the service as its stop mode says: every process of its
+// cgroup, its process group (also for "cgroup" without a cgroup), or its
+// process alone.
 func (s *Supervisor) kill(v *service, sig syscall.Signal) {
 	if v.pid == 0 {
 		return
 	}
 	send := func(sig syscall.Signal) error {
-		if v.cfg.Stop.Mode == config.StopProcess {
+		switch {
+		case v.cfg.Stop.Mode == config.StopProcess:
 			return s.opts.Starter.Signal(v.pid, sig)
+		case v.cg != nil && v.cfg.Stop.Mode == config.StopCgroup && sig == unix.SIGKILL:
+			return v.cg.Kill()
+		case v.cg != nil && v.cfg.Stop.Mode == config.StopCgroup:
+			_, err := v.cg.Signal(sig)
+			return err
 		}
 		return reaper.KillGroup(v.pid, sig)
 	}
@@ -429,7 +456,7 @@ func (s *Supervisor) checkFinished() {
 		return
 	}
 	for _, v := range s.svcs {
-		if v.state == running || v.state == backoff || v.state == stopping || v.state == unstarted || (v.state == waiting && !v.doomed) {
+		if v.state == running || v.state == backoff || v.state == stopping || v.state == unstarted || v.draining || (v.state == waiting && !v.doomed) {
 			return
 		}
 	}

@@ -52,6 +52,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == noClone3Arg {
+		err := execWithoutClone3(os.Args[2:])
+		fmt.Fprintf(os.Stderr, "tests: %s: %v\n", noClone3Arg, err)
+		os.Exit(1)
+	}
 	os.Exit(testMain(m))
 }
 

@@ -981,9 +981,15 @@ shutdown_timeot = "5s"
 	{"key of a later version", `
 [services.web]
 shell = "true"
+[services.web.health]
+interval = "1s"
+`, "4:15", "health"},
+	{"misspelt limit", `
+[services.web]
+shell = "true"
 [services.web.resources]
 memory = "1G"
-`, "4:15", "resources"},
+`, "5:1", "did you mean"},
 	{"bad duration", `
 [services.web]
 shell = "true"

@@ -12,6 +12,7 @@ import (
 	"runtime"
 
 	"github.com/initbox/initbox"
+	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
@@ -26,6 +27,12 @@ var (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == cgroup.EnterCommand {
+		// The trampoline that starts a service inside its cgroup where
+		// clone3 is refused: it must exec with the signal dispositions it
+		// was given, so it comes before the intake.
+		os.Exit(cgroup.Enter(os.Args[2:]))
+	}
 	// Signals first, then the reaper: a Go PID 1 without handlers exits on
 	// the first SIGTERM (DESIGN: "PID 1 never dies by accident"), and both
 	// must be in place before anything forks.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/reaper"
@@ -124,6 +125,17 @@ func runSupervisor(name string, args []string, in *signals.Intake, r *reaper.Rea
 			log.Warn("cannot register as a child subreaper: orphans will not be reaped", logging.Err(err))
 		}
 	}
+	tree, ok := openCgroups(c, log)
+	if !ok {
+		return 1
+	}
+	if tree != nil {
+		defer func() {
+			if err := tree.Close(); err != nil {
+				log.Warn("cannot remove the services' cgroups", logging.Err(err))
+			}
+		}()
+	}
 	s := supervisor.New(supervisor.Options{
 		Config:       c,
 		Starter:      r,
@@ -134,8 +146,36 @@ func runSupervisor(name string, args []string, in *signals.Intake, r *reaper.Rea
 		Stderr:       os.Stderr,
 		Log:          log,
 		ImplicitMain: implicit,
+		Cgroups:      tree,
 	})
 	return s.Run(in.C)
+}
+
+// openCgroups lays out initbox's cgroup for the services as
+// [init.cgroups] says, and logs one line saying what is available. It
+// returns a nil tree when cgroups are off or unavailable; ok is false
+// when they are required and unavailable.
+func openCgroups(c *config.Config, log *logging.Logger) (tree *cgroup.Tree, ok bool) {
+	mode := c.Init.Cgroups.Mode
+	if mode == config.CgroupOff {
+		log.Info("cgroups off (init.cgroups.mode): services are stopped by process group")
+		return nil, true
+	}
+	info := cgroup.Detect()
+	tree, err := cgroup.Open(info, cgroup.Options{Init: c.Init.Cgroups.Init, Services: c.Init.Cgroups.Services})
+	if err != nil {
+		// Detect found a writable cgroup and laying it out failed, or
+		// Detect said why there is none.
+		info.Err = err
+		if mode == config.CgroupRequired {
+			log.Error(info.Describe() + "; init.cgroups.mode is required: not starting")
+			return nil, false
+		}
+		log.Warn(info.Describe())
+		return nil, true
+	}
+	log.Info(info.Describe(), logging.String("services", tree.Path()), logging.Int("moved_to_init", tree.Moved), logging.String("start_inside", map[bool]string{true: "clone3", false: "trampoline"}[tree.CloneInto]))
+	return tree, true
 }
 
 // printConfigError prints what is wrong with the configuration. Problems

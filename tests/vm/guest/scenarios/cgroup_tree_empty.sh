@@ -11,7 +11,7 @@ wait_for 10 has_cgroup $c forks && wait_for 10 has_cgroup $c single && wait_for 
 info "tree while running: $(cd $c && find . -mindepth 1 -type d | tr '\n' ' ')"
 for s in single forks daemon; do
 	d=$(find_cgroup $c $s)
-	check "running_$s" "$s cgroup '$d' holds: $(cat "$d/cgroup.procs" 2>&1 | tr '\n' ' ')" cond '[ -n "$d" ] && [ -s "$d/cgroup.procs" ]'
+	check "running_$s" "$s cgroup '$d' holds: $(cat "$d/cgroup.procs" 2>&1 | tr '\n' ' ')" cond '[ -n "$d" ] && [ -n "$(cat "$d/cgroup.procs")" ]'
 done
 
 kill -TERM $ctr

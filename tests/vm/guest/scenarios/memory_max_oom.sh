@@ -25,7 +25,7 @@ check oom_kill_counted "oom_kill in hog's memory.events.local: $(field "$hog/mem
 check oom_not_elsewhere "oom_kill in sibling's memory.events: $(field "$sib/memory.events" oom_kill)" \
 	[ "$(field "$sib/memory.events" oom_kill)" = 0 ]
 check initbox_alive "vmctr (initbox) still running after the OOM kill" kill -0 $ctr
-check sibling_alive "sibling cgroup.procs: $(cat "$sib/cgroup.procs" 2>&1 | tr '\n' ' ')" [ -s "$sib/cgroup.procs" ]
+check sibling_alive "sibling cgroup.procs: $(cat "$sib/cgroup.procs" 2>&1 | tr '\n' ' ')" cond '[ -n "$(cat "$sib/cgroup.procs")" ]'
 check oom_reported "a log line names hog and the OOM kill: $(grep -i 'oom' /tmp/mem.err /tmp/mem.out | head -n 1)" reported
 
 kill -TERM $ctr

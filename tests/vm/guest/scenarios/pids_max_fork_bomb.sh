@@ -18,7 +18,7 @@ check pids_max_written "pids.max: $(cat "$bomb/pids.max" 2>&1)" [ "$(cat "$bomb/
 check fork_refused "pids.events max: $(field "$bomb/pids.events" max)" held
 check bomb_held "pids.current: $cur (limit 16)" cond '[ "$cur" -le 16 ]'
 check initbox_alive "vmctr (initbox) still running" kill -0 $ctr
-check sibling_alive "sibling cgroup.procs: $(cat "$sib/cgroup.procs" 2>&1 | tr '\n' ' ')" [ -s "$sib/cgroup.procs" ]
+check sibling_alive "sibling cgroup.procs: $(cat "$sib/cgroup.procs" 2>&1 | tr '\n' ' ')" cond '[ -n "$(cat "$sib/cgroup.procs")" ]'
 
 start=$(cut -d' ' -f1 /proc/uptime)
 kill -TERM $ctr

@@ -1,0 +1,188 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/cgroup"
+	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/signals"
+)
+
+// limits converts a service's resources to its leaf's limits.
+func limits(r config.Resources) cgroup.Limits {
+	return cgroup.Limits{
+		MemoryMax:     int64(r.MemoryMax),
+		MemoryHigh:    int64(r.MemoryHigh),
+		MemorySwapMax: int64(r.MemorySwapMax),
+		CPUMax:        r.CPUMax,
+		CPUWeight:     r.CPUWeight,
+		PidsMax:       r.PidsMax,
+		IOWeight:      r.IOWeight,
+		OOMGroup:      r.OOMGroup,
+	}
+}
+
+// checkResources says, before anything starts, which limits will not be
+// applied: without cgroups, none; with a hybrid host's or a parent's
+// missing controllers, some. Each is a warning, or with
+// [init.cgroups] mode = "required" an error, and then nothing may start.
+func (s *Supervisor) checkResources() bool {
+	required := s.cfg.Init.Cgroups.Mode == config.CgroupRequired
+	ok := true
+	for _, name := range s.order {
+		v := s.svcs[name]
+		l := limits(v.cfg.Resources)
+		var errs []error
+		if s.opts.Cgroups == nil {
+			if v.cfg.Resources.Any() && s.cfg.Init.Cgroups.Mode != config.CgroupOff {
+				errs = append(errs, errors.New("no cgroups"))
+			}
+		} else {
+			l, errs = s.opts.Cgroups.Fit(l)
+		}
+		v.limits = l
+		for _, err := range errs {
+			if required {
+				s.log.Error("limit cannot be applied and init.cgroups.mode is required: not starting", logging.String("service", name), logging.Err(err))
+				ok = false
+			} else {
+				s.log.Warn("limit not applied", logging.String("service", name), logging.Err(err))
+			}
+		}
+	}
+	return ok
+}
+
+// prepareCgroup makes the service's leaf, with its limits, and arranges
+// for the start to happen inside it. It returns what to start and a
+// release to call once started.
+func (s *Supervisor) prepareCgroup(v *service, path string, argv []string, attr *syscall.ProcAttr) (string, []string, func(), error) {
+	t := s.opts.Cgroups
+	none := func() {}
+	if t == nil || s.cfg.Init.Cgroups.Mode == config.CgroupOff {
+		return path, argv, none, nil
+	}
+	g, err := t.Create(v.cfg.Name, v.limits)
+	if err != nil {
+		if s.cfg.Init.Cgroups.Mode == config.CgroupRequired {
+			return "", nil, none, fmt.Errorf("cgroup: %w", err)
+		}
+		s.log.Warn("cannot make the service's cgroup: starting it without", logging.String("service", v.cfg.Name), logging.Err(err))
+		return path, argv, none, nil
+	}
+	v.cg = g
+	v.oomSeen = g.OOMKills()
+	return g.Prepare("/proc/self/exe", path, argv, attr)
+}
+
+// cloneRefused reports whether a start inside a cgroup failed because
+// clone3 or its CLONE_INTO_CGROUP was refused rather than the program:
+// seccomp's ENOSYS, or EINVAL/E2BIG from kernels 5.3–5.6.
+func cloneRefused(attr *syscall.ProcAttr, err error) bool {
+	return attr.Sys != nil && attr.Sys.UseCgroupFD &&
+		(errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.E2BIG))
+}
+
+// setOOMScoreAdj writes the service's oom_score_adj just after its start:
+// the value is the process's own, not its cgroup's, and is inherited by
+// what it forks.
+func setOOMScoreAdj(v *service, pid int) error {
+	r := v.cfg.Resources
+	if !r.OOMScoreAdjSet {
+		return nil
+	}
+	f := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
+	return os.WriteFile(f, []byte(strconv.Itoa(r.OOMScoreAdj)), 0)
+}
+
+// cgroupEvents handles changes the cgroup watcher saw: OOM kills, and
+// leaves that emptied.
+func (s *Supervisor) cgroupEvents() {
+	for _, name := range s.opts.Cgroups.Changed() {
+		if v := s.svcs[name]; v != nil && v.cg != nil {
+			s.checkOOM(name, v)
+			s.checkDrained(name, v)
+		}
+	}
+	s.schedule()
+	s.checkFinished()
+}
+
+// checkOOM logs each new OOM kill in the service's leaf, once.
+func (s *Supervisor) checkOOM(name string, v *service) {
+	n := v.cg.OOMKills()
+	if n <= v.oomSeen {
+		return
+	}
+	v.oomKilled = true
+	s.log.Error(fmt.Sprintf("%s killed by the OOM killer at memory_max=%s", name, v.cfg.Resources.MemoryMax),
+		logging.String("service", name), logging.Int("oom_kills", n-v.oomSeen))
+	v.oomSeen = n
+}
+
+// checkDrained removes the leaf of a service whose process has exited
+// once nothing is left in it; until then the service counts as still
+// stopping, for its restart and for the ordered stop.
+func (s *Supervisor) checkDrained(name string, v *service) {
+	if v.pid != 0 || v.cg == nil {
+		return
+	}
+	pop, err := v.cg.Populated()
+	if err == nil && pop {
+		return
+	}
+	if err := v.cg.Remove(); err != nil {
+		s.log.Warn("cannot remove the service's cgroup", logging.String("service", name), logging.Err(err))
+	}
+	if v.draining {
+		s.log.Debug("cgroup empty", logging.String("service", name))
+	}
+	v.cg, v.draining = nil, false
+}
+
+// drain ends, after its process exited, the rest of a service whose stop
+// mode is "cgroup": its stop signal to everything left in its leaf now,
+// cgroup.kill after its stop timeout. The leaf is removed once empty.
+func (s *Supervisor) drain(name string, v *service) {
+	if pop, err := v.cg.Populated(); err != nil || !pop {
+		s.checkDrained(name, v)
+		return
+	}
+	v.draining = true
+	if v.state != stopping {
+		// A stop has signalled them already; once is enough for a process
+		// busy cleaning up.
+		n, _ := v.cg.Signal(v.cfg.Stop.Signal)
+		_, _ = v.cg.Signal(unix.SIGCONT)
+		s.log.Info("stopping processes the service left in its cgroup", logging.String("service", name), logging.Int("processes", n), logging.String("signal", signals.Name(v.cfg.Stop.Signal)))
+	}
+	g := v.cg
+	timeout := v.cfg.Stop.Timeout
+	if s.shuttingDown {
+		timeout = min(timeout, max(time.Until(s.deadlineAt), 0))
+	}
+	time.AfterFunc(timeout, func() { s.events <- event{name: name, kind: evLeftoverKill, cg: g} })
+}
+
+// killDrain sends cgroup.kill to a leaf still draining after its stop
+// timeout.
+func (s *Supervisor) killDrain(name string, g *cgroup.Group) {
+	v := s.svcs[name]
+	if v == nil || v.cg != g || !v.draining {
+		return
+	}
+	s.log.Warn("processes left in the service's cgroup ignored the stop signal: killing the cgroup", logging.String("service", name))
+	if err := g.Kill(); err != nil {
+		s.log.Warn("cannot kill the service's cgroup", logging.String("service", name), logging.Err(err))
+	}
+}
