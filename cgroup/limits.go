@@ -10,9 +10,6 @@ import (
 	"strconv"
 )
 
-// Unlimited, as a limit, writes "max": no limit, explicitly.
-const Unlimited = -1
-
 // Limits are a leaf's limits. A zero field is unset: the kernel's default
 // stays.
 type Limits struct {

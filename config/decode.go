@@ -14,6 +14,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/initbox/initbox/cgroup"
+
 	"github.com/initbox/initbox/signals"
 )
 
@@ -859,7 +861,7 @@ func (d *decoder) resources(r *Resources, p keyPath, m map[string]any) {
 }
 
 // size reads bytes as an integer, or a size string ("512M", "max"); see
-// parseSize. Unlike in code, where 0 is unset, 0 here is a mistake.
+// cgroup.ParseSize. Unlike in code, where 0 is unset, 0 here is a mistake.
 func (d *decoder) size(p keyPath, v any) (Bytes, bool) {
 	switch n := v.(type) {
 	case int64:
@@ -880,19 +882,20 @@ func (d *decoder) size(p keyPath, v any) (Bytes, bool) {
 	if !ok {
 		return 0, false
 	}
-	b, err := parseSize(t.val)
-	var ue *unitError
+	n, err := cgroup.ParseSize(t.val)
+	b := Bytes(n)
+	var ue *cgroup.UnitError
 	switch {
 	case err == nil:
 		return b, true
-	case err == errSizeZero:
+	case err == cgroup.ErrSizeZero:
 		d.fail(p, "want a size of at least 1 byte (or \"max\"), not %s", t)
-	case err == errSizeFraction:
+	case err == cgroup.ErrSizeFraction:
 		d.fail(p, "bad size %s: a fraction of a byte (use a larger unit, such as \"1.5K\")", t)
-	case err == errSizeTooLarge:
+	case err == cgroup.ErrSizeTooLarge:
 		d.fail(p, "bad size %s: too large (at most 2^63-1 bytes, just under 8EiB)", t)
 	case errors.As(err, &ue) && !t.expanded():
-		d.fail(p, "bad size %s: unknown unit %q (want %s)%s", t, ue.unit, sizeUnitList, didYouMean(ue.unit, unitNames))
+		d.fail(p, "bad size %s: unknown unit %q (want %s)%s", t, ue.Unit, cgroup.SizeUnitList, didYouMean(ue.Unit, cgroup.UnitNames))
 	default:
 		d.fail(p, "bad size %s (want a number and a unit, such as \"512M\" or \"1.5G\", or \"max\")", t)
 	}
@@ -915,7 +918,7 @@ func (d *decoder) cpuMax(p keyPath, v any) (float64, bool) {
 			return 0, false
 		}
 		var err error
-		if f, err = parseCPUs(t.val); err != nil {
+		if f, err = cgroup.ParseCPUs(t.val); err != nil {
 			d.fail(p, "bad CPU limit %s (want a number of CPUs such as 1.5, a percentage of one CPU such as \"150%%\", or \"max\")", t)
 			return 0, false
 		}

@@ -1,12 +1,12 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/initbox/initbox/cgroup"
 )
 
 // Resources is the [services.NAME.resources] table: limits of the
@@ -51,7 +51,7 @@ type Resources struct {
 
 // Unlimited is the value of a limit written "max", in Bytes, CPUMax and
 // PidsMax.
-const Unlimited = -1
+const Unlimited = cgroup.Unlimited
 
 // Bounds of Resources values.
 const (
@@ -76,22 +76,6 @@ func (r Resources) Any() bool {
 // Bytes is a size in bytes; Unlimited is "max" and 0 is unset.
 type Bytes int64
 
-// sizeUnits are the units of sizes, lower-case, 1024-based all of them:
-// "MB" means MiB, as for Docker, since a limit written "512mb" (docker
-// compose's mem_limit) surely meant what Docker made of it.
-var sizeUnits = map[string]int64{
-	"": 1, "b": 1,
-	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
-	"t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
-}
-
-// unitNames are the units as suggestions spell them.
-var unitNames = []string{"B", "K", "M", "G", "T", "KiB", "MiB", "GiB", "TiB"}
-
-const sizeUnitList = "B, K, M, G or T, all 1024-based; KiB, MiB, GiB and TiB are the same"
-
 // String prints b for people, rounded to two decimals of the largest unit
 // it reaches up to TiB, so that parseSize reads it back: "1000B", "64MiB",
 // "1.5GiB", "max".
@@ -112,99 +96,6 @@ func (b Bytes) String() string {
 		i, x = i+1, math.Round(x/1024*100)/100
 	}
 	return strconv.FormatFloat(x, 'f', -1, 64) + units[i]
-}
-
-// Problems of size strings; the decoder words the message.
-var (
-	errSizeZero     = errors.New("below 1 byte")
-	errSizeSyntax   = errors.New("not a size")
-	errSizeFraction = errors.New("a fraction of a byte")
-	errSizeTooLarge = errors.New("too large")
-)
-
-// unitError is a size with a unit that is none of sizeUnits.
-type unitError struct{ num, unit string }
-
-func (e *unitError) Error() string { return "unknown unit " + strconv.Quote(e.unit) }
-
-// parseSize reads a size string: "max", or a number with an optional
-// fraction and an optional unit, case-insensitive ("1.5G", "512m",
-// "64 MiB", "1048576" bytes). A fraction is rounded down to whole bytes.
-func parseSize(s string) (Bytes, error) {
-	s = strings.TrimSpace(s)
-	if strings.EqualFold(s, "max") {
-		return Unlimited, nil
-	}
-	if strings.HasPrefix(s, "-") {
-		return 0, errSizeZero
-	}
-	num, unit := splitNumber(s)
-	if num == "" || num == "." {
-		return 0, errSizeSyntax
-	}
-	unit = strings.TrimSpace(unit)
-	mult, ok := sizeUnits[strings.ToLower(unit)]
-	if !ok {
-		return 0, &unitError{num: num, unit: unit}
-	}
-	whole, frac, _ := strings.Cut(num, ".")
-	if mult == 1 && strings.Trim(frac, "0") != "" {
-		return 0, errSizeFraction
-	}
-	// Exact, where a float64 would round "8388607.99999999T" up past the
-	// largest int64 or a long fraction off by a byte.
-	n, _ := new(big.Int).SetString("0"+whole+frac, 10)
-	n.Mul(n, big.NewInt(mult))
-	n.Quo(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil))
-	switch {
-	case n.Sign() == 0:
-		return 0, errSizeZero
-	case !n.IsInt64():
-		return 0, errSizeTooLarge
-	}
-	return Bytes(n.Int64()), nil
-}
-
-// splitNumber splits s after its leading decimal number: digits, and at
-// most one '.' followed by digits.
-func splitNumber(s string) (num, rest string) {
-	i, dot := 0, false
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.' && !dot) {
-		dot = dot || s[i] == '.'
-		i++
-	}
-	return s[:i], s[i:]
-}
-
-// errCPUSyntax is a cpu_max string that is not one.
-var errCPUSyntax = errors.New("not a CPU limit")
-
-// parseCPUs reads cpu_max as a string: "max", a percentage of one CPU
-// ("150%"), or a number of CPUs ("1.5"). Its range is cpuProblem's.
-func parseCPUs(s string) (float64, error) {
-	s = strings.TrimSpace(s)
-	if strings.EqualFold(s, "max") {
-		return Unlimited, nil
-	}
-	neg := strings.HasPrefix(s, "-")
-	num, rest := splitNumber(strings.TrimPrefix(s, "-"))
-	if num == "" || num == "." {
-		return 0, errCPUSyntax
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, errCPUSyntax
-	}
-	if neg {
-		f = -f
-	}
-	switch strings.TrimSpace(rest) {
-	case "":
-		return f, nil
-	case "%":
-		return f / 100, nil
-	}
-	return 0, errCPUSyntax
 }
 
 // cpuProblem says what is wrong with a cpu_max of f CPUs, shown as the

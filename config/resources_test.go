@@ -6,13 +6,21 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/initbox/initbox/cgroup"
 )
+
+// parseSize is cgroup.ParseSize as the config reads it.
+func parseSize(s string) (Bytes, error) {
+	n, err := cgroup.ParseSize(s)
+	return Bytes(n), err
+}
 
 func TestParseSize(t *testing.T) {
 	tests := []struct {
 		in   string
 		want Bytes
-		err  error // nil, one of the errSize*, or errUnit for a *unitError
+		err  error // nil, one of the errSize*, or errUnit for a *cgroup.UnitError
 	}{
 		{"1", 1, nil},
 		{"1000", 1000, nil},
@@ -38,19 +46,19 @@ func TestParseSize(t *testing.T) {
 		{"  7 G ", 7 << 30, nil},
 		{"max", Unlimited, nil},
 		{"MAX", Unlimited, nil},
-		{"0", 0, errSizeZero},
-		{"0K", 0, errSizeZero},
-		{"0.0001K", 0, errSizeZero},
-		{"-1", 0, errSizeZero},
-		{"-1G", 0, errSizeZero},
-		{"1.5", 0, errSizeFraction},
-		{"1.5B", 0, errSizeFraction},
-		{"9223372036854775808", 0, errSizeTooLarge},
-		{"8388608T", 0, errSizeTooLarge},
-		{"", 0, errSizeSyntax},
-		{".", 0, errSizeSyntax},
-		{"G", 0, errSizeSyntax},
-		{"lots", 0, errSizeSyntax},
+		{"0", 0, cgroup.ErrSizeZero},
+		{"0K", 0, cgroup.ErrSizeZero},
+		{"0.0001K", 0, cgroup.ErrSizeZero},
+		{"-1", 0, cgroup.ErrSizeZero},
+		{"-1G", 0, cgroup.ErrSizeZero},
+		{"1.5", 0, cgroup.ErrSizeFraction},
+		{"1.5B", 0, cgroup.ErrSizeFraction},
+		{"9223372036854775808", 0, cgroup.ErrSizeTooLarge},
+		{"8388608T", 0, cgroup.ErrSizeTooLarge},
+		{"", 0, cgroup.ErrSizeSyntax},
+		{".", 0, cgroup.ErrSizeSyntax},
+		{"G", 0, cgroup.ErrSizeSyntax},
+		{"lots", 0, cgroup.ErrSizeSyntax},
 		{"1P", 0, errUnit},
 		{"1XB", 0, errUnit},
 		{"1..5G", 0, errUnit},
@@ -59,7 +67,7 @@ func TestParseSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := parseSize(tt.in)
-		var ue *unitError
+		var ue *cgroup.UnitError
 		switch {
 		case tt.err == errUnit:
 			if !errors.As(err, &ue) {
@@ -71,7 +79,7 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-// errUnit stands for any *unitError in TestParseSize.
+// errUnit stands for any *cgroup.UnitError in TestParseSize.
 var errUnit = errors.New("unit")
 
 func TestParseCPUs(t *testing.T) {
@@ -101,9 +109,9 @@ func TestParseCPUs(t *testing.T) {
 		{"150%%", 0, false},
 	}
 	for _, tt := range tests {
-		got, err := parseCPUs(tt.in)
+		got, err := cgroup.ParseCPUs(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parseCPUs(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
+			t.Errorf("cgroup.ParseCPUs(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
 	for f, bad := range map[float64]bool{
@@ -195,7 +203,7 @@ func FuzzSize(f *testing.F) {
 			t.Errorf("parseSize(%q) = %d, not the integer", s, b)
 		}
 		back, err := parseSize(b.String())
-		if err == errSizeTooLarge && float64(b) > math.MaxInt64*0.995 {
+		if err == cgroup.ErrSizeTooLarge && float64(b) > math.MaxInt64*0.995 {
 			return // rounded up past the largest size
 		}
 		if err != nil {
@@ -222,7 +230,7 @@ func FuzzCPUMax(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := parseCPUs(s)
+		c, err := cgroup.ParseCPUs(s)
 		if err != nil || c == Unlimited && strings.EqualFold(strings.TrimSpace(s), "max") {
 			return
 		}
@@ -230,7 +238,7 @@ func FuzzCPUMax(f *testing.F) {
 			return
 		}
 		if quota := c * 100000; math.IsNaN(c) || quota < 1000 || quota > MaxCPUs*100000 {
-			t.Errorf("parseCPUs(%q) = %v: quota %vµs per 100ms accepted", s, c, quota)
+			t.Errorf("cgroup.ParseCPUs(%q) = %v: quota %vµs per 100ms accepted", s, c, quota)
 		}
 	})
 }

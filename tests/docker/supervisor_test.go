@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +115,23 @@ func TestSupervisorDockerStop(t *testing.T) {
 		t.Errorf("docker stop took %v, want well inside its 10 s", took)
 	}
 	t.Logf("docker stop took %v", took)
+	// Whatever the host gives the container (here: cgroup v1 only, or a
+	// read-only cgroup2 on a v2 host), initbox says so in one line and the
+	// ordered stop above worked through process groups (issue #4, #5).
+	lines := 0
+	for _, l := range strings.Split(a.output(), "\n") {
+		if cgroupLine.MatchString(l) {
+			lines++
+			t.Logf("cgroups: %s", l)
+		}
+	}
+	if lines != 1 {
+		t.Errorf("%d lines say what cgroups offer, want 1\n%s", lines, a.output())
+	}
 }
+
+// cgroupLine matches the line initbox logs about its cgroups at start.
+var cgroupLine = regexp.MustCompile(`cgroups unavailable|services get their own cgroups|services are grouped and killed by cgroup`)
 
 // TestSupervisorMainStatus: with `run -- PROGRAM` the program is the main
 // service, and its exit status becomes the container's once the config's
