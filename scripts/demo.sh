@@ -43,12 +43,14 @@ FULL=${2:-}
 case $FULL in /*) ;; *) FULL=$(pwd)/$FULL ;; esac
 echo
 echo "== the supervisor as PID 1 of fresh namespaces: examples/web-and-worker.toml, and a main program that exits 3 after 2 s"
-echo "   $FULL spawn -c examples/web-and-worker.toml -- sh -c '...; exit 3'"
+echo "   $FULL spawn --cgroup -c examples/web-and-worker.toml -- sh -c '...; exit 3'"
+echo "   (--cgroup: the tree gets a cgroup of its own and each service a cgroup under it, where cgroup v2 is writable;"
+echo "    otherwise initbox says in one line what it cannot have and uses process groups)"
 DEMO_DIR=$(mktemp -d)
 export DEMO_DIR
 start=$(date +%s%N)
 {
-	"$FULL" spawn -c examples/web-and-worker.toml -- \
+	"$FULL" spawn --cgroup -c examples/web-and-worker.toml -- \
 		sh -c 'echo "main: doing the work"; sleep 2; echo "main: done, exit 3"; exit 3'
 	echo $? > "$DEMO_DIR/status"
 } 2>&1 | sed -E 's/^[0-9T:.-]+Z\t//'

@@ -191,16 +191,38 @@ func mountProc(path string) error {
 }
 
 // mountCgroup mounts a cgroup2 file system, rooted at the new cgroup
-// namespace, on path, when the host's hierarchy there is a unified cgroup2
-// one. On a v1 or hybrid layout (a tmpfs of v1 controllers) it leaves path
-// alone and says so.
+// namespace, where the tree expects it: on path (a unified host, or a
+// fresh /sys in a new root), or on path/unified on a hybrid host (path a
+// tmpfs of v1 controllers). The host's mount would show the host's tree,
+// in which the namespace's own cgroup cannot be found. Where there is no
+// cgroup2 it leaves path alone and says so.
 func mountCgroup(path string, log *logging.Logger) {
 	var fs unix.Statfs_t
-	if err := unix.Statfs(path, &fs); err != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
-		log.Warn("no cgroup2 hierarchy at " + path + " (cgroup v1 or hybrid host): left as it is")
-		return
+	if err := unix.Statfs(path, &fs); err == nil && fs.Type == unix.TMPFS_MAGIC {
+		unified := filepath.Join(path, "unified")
+		if unix.Statfs(unified, &fs) != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
+			log.Warn("no cgroup2 hierarchy at " + path + " (cgroup v1 host): left as it is")
+			return
+		}
+		path = unified
 	}
-	if err := unix.Mount("cgroup2", path, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Statfs(path, &fs); err == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		// The kernel refuses (EBUSY) to mount a superblock on a mountpoint
+		// where it is mounted already: the host's mount goes first, from
+		// this private mount namespace only.
+		_ = unix.Unmount(path, unix.MNT_DETACH)
+	}
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	err := unix.Mount("cgroup2", path, "cgroup2", flags, "")
+	if errors.Is(err, unix.EBUSY) {
+		// In a user namespace the host's mount is locked and cannot be
+		// detached; a tmpfs over it gives the new mount a mountpoint of
+		// its own.
+		if err = unix.Mount("tmpfs", path, "tmpfs", flags, "size=4k,mode=755"); err == nil {
+			err = unix.Mount("cgroup2", path, "cgroup2", flags, "")
+		}
+	}
+	if err != nil {
 		log.Warn("cannot mount a private cgroup2 on "+path+": left as it is", logging.Err(os.NewSyscallError("mount", err)))
 	}
 }

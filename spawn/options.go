@@ -17,9 +17,11 @@ package spawn
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/pid1"
 )
 
@@ -102,6 +104,10 @@ type Options struct {
 	// Grace is pid1.Config.Grace for the init inside (--grace).
 	Grace time.Duration
 
+	// Limits for the whole tree (--memory, --pids, --cpus), written to a
+	// cgroup made for it; zero fields are unset.
+	Limits cgroup.Limits
+
 	// Config, from -c FILE, runs the supervisor inside (builds with
 	// -tags supervisor): the file is read inside the new root. Argv, if
 	// given, is then the main service.
@@ -110,9 +116,6 @@ type Options struct {
 	Help bool
 	Argv []string
 }
-
-// ErrNotSupported marks options that are recognised but not implemented.
-var ErrNotSupported = errors.New("not supported yet")
 
 // ParseArgs reads `initbox spawn` options up to "--" or the first argument
 // that is not an option; the rest is the program and its arguments. Values
@@ -223,8 +226,31 @@ func ParseArgs(args []string) (Options, error) {
 		case "-v", "-vv", "-vvv":
 			err = noValue()
 			o.Verbosity += len(name) - 1
-		case "--memory", "--pids", "--cpus":
-			err = fmt.Errorf("%s: limits for the spawned tree are %w: they need a writable cgroup v2 (see docs/spawn.md)", name, ErrNotSupported)
+		case "--memory":
+			var v string
+			if v, err = value(); err == nil {
+				if o.Limits.MemoryMax, err = cgroup.ParseSize(v); err != nil {
+					err = fmt.Errorf("--memory %q: %w (want a size such as 512M or 1.5G: %s; or max)", v, err, cgroup.SizeUnitList)
+				}
+			}
+		case "--pids":
+			var v string
+			if v, err = value(); err == nil {
+				if o.Limits.PidsMax, err = parsePids(v); err != nil {
+					err = fmt.Errorf("--pids %q: %w", v, err)
+				}
+			}
+		case "--cpus":
+			var v string
+			if v, err = value(); err == nil {
+				o.Limits.CPUMax, err = cgroup.ParseCPUs(v)
+				if err == nil && o.Limits.CPUMax != cgroup.Unlimited && !(o.Limits.CPUMax >= 0.01 && o.Limits.CPUMax <= 10000) {
+					err = errors.New("out of range")
+				}
+				if err != nil {
+					err = fmt.Errorf("--cpus %q: %w (want a number of CPUs from 0.01 to 10000 such as 1.5, a percentage of one such as 150%%, or max)", v, err)
+				}
+			}
 		case "-c", "--config":
 			if o.Config, err = value(); err == nil && o.Config == "" {
 				err = fmt.Errorf("%s: empty file name", name)
@@ -237,6 +263,18 @@ func ParseArgs(args []string) (Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// parsePids reads --pids: a number of processes, at least 1, or "max".
+func parsePids(s string) (int64, error) {
+	if s == "max" {
+		return cgroup.Unlimited, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > 4<<20 {
+		return 0, errors.New("want a number of processes from 1 to 4194304, or max")
+	}
+	return n, nil
 }
 
 // parseDuration reads --grace as the tini mode reads it.
@@ -277,7 +315,8 @@ func (o Options) optionalNS() []string {
 
 // Args serialises o back into flags that ParseArgs reads into the same
 // Options: the outer process hands them to the inner one this way. The
-// user namespace is already decided by then and not repeated.
+// user namespace is already decided by then and not repeated; the limits
+// are the outer process's to apply and not handed on.
 func (o Options) Args() []string {
 	var a []string
 	for _, ns := range o.optionalNS() {
@@ -353,7 +392,11 @@ fresh /proc), and returns its exit status (128+N if it died from signal N).
   --ipc              new IPC namespace
   --net              new network namespace with only lo, up
   --net=host         keep the host's network (default)
-  --cgroup           new cgroup namespace
+  --cgroup           new cgroup namespace, rooted at a cgroup made for the
+                     tree (where cgroup v2 is writable)
+  --memory SIZE      memory limit of the whole tree (512M, 1.5G, max)
+  --pids N           process limit of the whole tree
+  --cpus N           CPU limit of the whole tree (1.5, 150%%)
   --user             new user namespace mapping you to root inside
                      (automatic when not root; --no-user turns it off)
   --rootfs DIR       pivot_root into DIR, with /proc, a minimal /dev,
@@ -369,5 +412,6 @@ fresh /proc), and returns its exit status (128+N if it died from signal N).
   -v                 more output from initbox
   -h, --help         this text
 
-Not supported yet: --memory, --pids, --cpus (they need a writable cgroup v2).
+The limits need a writable cgroup v2 with the controller (root, or a
+delegated cgroup); without one initbox says why and runs nothing.
 `

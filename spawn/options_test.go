@@ -1,11 +1,12 @@
 package spawn
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/initbox/initbox/cgroup"
 )
 
 func TestParseBind(t *testing.T) {
@@ -109,9 +110,13 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--grace", "soon"}, "--grace"},
 		{[]string{"--grace", "-1s"}, "negative"},
 		{[]string{"--bogus"}, "unknown option --bogus"},
-		{[]string{"--memory", "1G"}, "not supported yet"},
-		{[]string{"--pids=5"}, "not supported yet"},
-		{[]string{"--cpus", "2"}, "not supported yet"},
+		{[]string{"--memory", "1X"}, `--memory "1X": unknown unit "X"`},
+		{[]string{"--memory=0"}, "below 1 byte"},
+		{[]string{"--memory"}, "needs a value"},
+		{[]string{"--pids=0"}, "from 1 to 4194304"},
+		{[]string{"--pids", "many"}, "--pids"},
+		{[]string{"--cpus", "0.001"}, "out of range"},
+		{[]string{"--cpus", "two"}, "--cpus"},
 		{[]string{"-c"}, "needs a value"},
 		{[]string{"--config="}, "empty"},
 	} {
@@ -120,9 +125,33 @@ func TestParseArgsErrors(t *testing.T) {
 			t.Errorf("ParseArgs(%q) = %v; want an error containing %q", c.args, err, c.msg)
 		}
 	}
-	_, err := ParseArgs([]string{"--memory", "1G"})
-	if !errors.Is(err, ErrNotSupported) {
-		t.Errorf("--memory: %v is not ErrNotSupported", err)
+}
+
+// TestParseLimits: --memory, --pids and --cpus take the config's syntax;
+// they are the outer process's business, so Args leaves them out.
+func TestParseLimits(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want cgroup.Limits
+	}{
+		{[]string{"--memory", "512M"}, cgroup.Limits{MemoryMax: 512 << 20}},
+		{[]string{"--memory=1.5g"}, cgroup.Limits{MemoryMax: 3 << 29}},
+		{[]string{"--memory=max"}, cgroup.Limits{MemoryMax: cgroup.Unlimited}},
+		{[]string{"--pids", "64"}, cgroup.Limits{PidsMax: 64}},
+		{[]string{"--pids=max"}, cgroup.Limits{PidsMax: cgroup.Unlimited}},
+		{[]string{"--cpus", "1.5"}, cgroup.Limits{CPUMax: 1.5}},
+		{[]string{"--cpus=50%"}, cgroup.Limits{CPUMax: 0.5}},
+		{[]string{"--memory", "64M", "--pids", "8", "--cpus", "2"}, cgroup.Limits{MemoryMax: 64 << 20, PidsMax: 8, CPUMax: 2}},
+	} {
+		o, err := ParseArgs(append(c.args, "--", "true"))
+		if err != nil || o.Limits != c.want {
+			t.Errorf("ParseArgs(%q): limits %+v, %v; want %+v", c.args, o.Limits, err, c.want)
+		}
+		for _, a := range o.Args() {
+			if strings.HasPrefix(a, "--memory") || strings.HasPrefix(a, "--pids") || strings.HasPrefix(a, "--cpus") {
+				t.Errorf("Args() hands %s to the inner init", a)
+			}
+		}
 	}
 }
 

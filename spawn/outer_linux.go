@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
@@ -67,11 +68,27 @@ func Run(o Options, in *signals.Intake, r *reaper.Reaper, log *logging.Logger) i
 	// is still the parent's pid and SIGKILLs itself otherwise; in a new PID
 	// namespace getppid() is 0, so the child would always kill itself. The
 	// inner init sets PR_SET_PDEATHSIG itself (see Inner).
+	scope, release, err := makeScope(o, sys, log)
+	if err != nil {
+		unix.Close(rd)
+		fmt.Fprintf(os.Stderr, "initbox spawn: %v\n", err)
+		return pid1.ExitFailure
+	}
+	if scope != nil {
+		defer func() {
+			// The PID namespace died with its init: what is left in the
+			// scope is exiting, and rmdir waits for it.
+			if err := scope.Remove(); err != nil {
+				log.Warn("cannot remove the tree's cgroup", logging.Err(err))
+			}
+		}()
+	}
 	argv := append([]string{"initbox", InnerMarker}, o.Args()...)
 	attr := &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2, uintptr(rd)}, Sys: sys}
 	pid, exited, err := r.Start(func() (int, error) {
 		return in.Fork(func() (int, error) { return syscall.ForkExec("/proc/self/exe", argv, attr) })
 	})
+	release()
 	unix.Close(rd)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "initbox spawn: %v\n", explainClone(err, o))
@@ -87,6 +104,40 @@ func Run(o Options, in *signals.Intake, r *reaper.Reaper, log *logging.Logger) i
 			return e.Code()
 		}
 	}
+}
+
+// makeScope makes the cgroup of the tree, with its limits, when --cgroup
+// or a limit asks for one, and arranges for the inner init to start inside
+// it; with --cgroup, its cgroup namespace is then rooted there. Limits
+// that cannot be had are an error; a plain --cgroup without a cgroup of
+// its own keeps the namespace at initbox's current cgroup, and says so.
+func makeScope(o Options, sys *syscall.SysProcAttr, log *logging.Logger) (*cgroup.Scope, func(), error) {
+	none := func() {}
+	limited := o.Limits != cgroup.Limits{}
+	if !limited && !o.Cgroup {
+		return nil, none, nil
+	}
+	fail := func(err error) (*cgroup.Scope, func(), error) {
+		if limited {
+			return nil, none, fmt.Errorf("--memory, --pids and --cpus need a cgroup of the tree's own: %w; run as root on a cgroup v2 host (or in a cgroup delegated to you), or leave the limits out", err)
+		}
+		log.Warn("--cgroup: no cgroup of the tree's own, its cgroup namespace is rooted at initbox's current cgroup", logging.Err(err))
+		return nil, none, nil
+	}
+	scope, err := cgroup.NewScope(cgroup.Detect(), "initbox-spawn", o.Limits)
+	if err != nil {
+		return fail(err)
+	}
+	release, ok, err := scope.Prepare(sys)
+	if err == nil && !ok {
+		err = errors.New("clone3 is refused here (seccomp?), so the tree cannot start inside its cgroup")
+	}
+	if err != nil {
+		scope.Remove()
+		return fail(err)
+	}
+	log.Debug("tree's cgroup", logging.String("path", scope.Path()))
+	return scope, release, nil
 }
 
 // explainClone turns a failure to start the inner init into a message

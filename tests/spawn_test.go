@@ -446,9 +446,9 @@ func TestSpawnErrors(t *testing.T) {
 		{"rootfs missing", []string{"--rootfs", "/nonexistent-initbox-root", "--", "true"}, 1, []string{"--rootfs", "/nonexistent-initbox-root"}},
 		{"no program", []string{}, 2, []string{"no program"}},
 		{"unknown flag", []string{"--frobnicate", "--", "true"}, 2, []string{"--frobnicate"}},
-		{"memory limit", []string{"--memory", "64M", "--", "true"}, 2, []string{"--memory", "not supported yet"}},
-		{"pids limit", []string{"--pids=10", "--", "true"}, 2, []string{"--pids", "not supported yet"}},
-		{"cpus limit", []string{"--cpus", "1", "--", "true"}, 2, []string{"--cpus", "not supported yet"}},
+		{"bad memory limit", []string{"--memory", "64Q", "--", "true"}, 2, []string{"--memory", `unknown unit "Q"`}},
+		{"bad pids limit", []string{"--pids=0", "--", "true"}, 2, []string{"--pids", "from 1"}},
+		{"bad cpus limit", []string{"--cpus", "0", "--", "true"}, 2, []string{"--cpus", "out of range"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -527,6 +527,64 @@ command = ["sh", "-c", "echo bg-ppid=$PPID init=$(cat /proc/1/comm) host=$(cat /
 		wantExit(t, r, 2)
 		if !strings.Contains(r.stderr, "without the supervisor") {
 			t.Errorf("want a message that -c needs the supervisor build: %v", r)
+		}
+	})
+}
+
+// TestSpawnCgroup: --cgroup makes a cgroup of the tree's own under
+// initbox's (initbox-spawn-PID), starts the inner init inside it and roots
+// the new cgroup namespace there, with a private cgroup2 mount; the
+// cgroup is gone once the tree has ended. A supervisor inside (-c) owns
+// that cgroup: it moves into init/ and gives its services leaves.
+func TestSpawnCgroup(t *testing.T) {
+	requireRoot(t)
+	mount := cgroup2Mount(t)
+	t.Run("tini", func(t *testing.T) {
+		p := startInit(t, runSpec{mode: direct, args: []string{"spawn", "--cgroup", "--", "sh", "-c", "grep ^0:: /proc/self/cgroup; grep -c ' - cgroup2 ' /proc/self/mountinfo; echo ready; exec sleep 1000"}})
+		scope := filepath.Join(mount, fmt.Sprintf("initbox-spawn-%d", p.cmd.Process.Pid))
+		p.waitStdout("ready", 10*time.Second)
+		procs, err := os.ReadFile(filepath.Join(scope, "cgroup.procs"))
+		if err != nil || len(strings.Fields(string(procs))) < 2 {
+			t.Errorf("the tree's cgroup %s holds %q (%v), want the inner init and the program", scope, procs, err)
+		}
+		p.signal(syscall.SIGTERM)
+		r := p.wait()
+		if got := lines(r.stdout); len(got) != 3 || got[0] != "0::/" {
+			t.Errorf("inside: %q, want 0::/ (the namespace's root) and a count of cgroup2 mounts\n%v", got, r)
+		}
+		if _, err := os.Stat(scope); err == nil {
+			t.Errorf("%s left behind\n%v", scope, r)
+		}
+	})
+	t.Run("supervisor", func(t *testing.T) {
+		_, file := svConfig(t, `
+[services.web]
+main = true
+shell = "grep ^0:: /proc/self/cgroup"
+`)
+		r := runInit(t, runSpec{mode: direct, bin: fullBin, args: []string{"spawn", "--cgroup", "-c", file}, timeout: svTimeout})
+		wantExit(t, r, 0)
+		if strings.TrimSpace(r.stdout) != "0::/services/web" {
+			t.Errorf("service in %q, want 0::/services/web\n%v", r.stdout, r)
+		}
+		if !strings.Contains(r.stderr, `"moved_to_init": 1`) {
+			t.Errorf("the supervisor did not take the tree's cgroup over\n%v", r)
+		}
+	})
+	t.Run("limits without controllers", func(t *testing.T) {
+		ctrl, _ := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
+		if strings.Contains(" "+string(ctrl)+" ", " memory ") {
+			t.Skip("this host's cgroup v2 has the memory controller: --memory applies (tests/vm TestSpawnCgroupLimits)")
+		}
+		r := spawnRun(t, "--memory", "64M", "--", "sh", "-c", "echo ran")
+		wantExit(t, r, 1)
+		for _, m := range []string{"need a cgroup of the tree's own", "controller not available: memory"} {
+			if !strings.Contains(r.stderr, m) {
+				t.Errorf("stderr does not say %q\n%v", m, r)
+			}
+		}
+		if strings.Contains(r.stdout, "ran") {
+			t.Errorf("the program ran without its limit\n%v", r)
 		}
 	})
 }

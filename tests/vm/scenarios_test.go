@@ -96,6 +96,16 @@ func TestReadonlyCgroupfsDegrade(t *testing.T) {
 		"required_refuses", "required_nothing_ran", "required_says_why")
 }
 
+// TestSpawnCgroupLimits: guest/scenarios/spawn_cgroup_limits.sh (issue #6).
+// `initbox spawn --cgroup --memory --pids`: the tree's own cgroup with its
+// limits, the cgroup namespace rooted there, a fork bomb held, the cgroup
+// removed after; a supervisor inside gives its services leaves under it.
+func TestSpawnCgroupLimits(t *testing.T) {
+	runScenario(t, "spawn_cgroup_limits",
+		"tree_cgroup", "memory_max", "pids_max", "namespace_root", "private_mount", "bomb_held", "tree_removed",
+		"service_inside", "service_limit", "init_leaf", "supervisor_removed")
+}
+
 // ---------------------------------------------------------------------------
 // Checks of the guest files themselves, without a VM.
 
@@ -111,6 +121,7 @@ var scenarioTests = map[string]string{
 	"daemon_killed_on_stop":         "TestDaemonKilledOnStop",
 	"cgroup_tree_empty":             "TestCgroupTreeEmpty",
 	"readonly_cgroupfs_degrade":     "TestReadonlyCgroupfsDegrade",
+	"spawn_cgroup_limits":           "TestSpawnCgroupLimits",
 }
 
 // TestGuestFiles: every scenario has a test, every file a scenario refers
