@@ -233,8 +233,17 @@ func TestStartInsideKillAll(t *testing.T) {
 		t.Skip("requires root to make cgroups")
 	}
 	info := requireTree(t)
-	for _, clone := range []bool{true, false} {
-		t.Run(fmt.Sprintf("clone3=%v", clone), func(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		clone bool
+		kill  func(*Group) error
+	}{
+		{"clone3", true, (*Group).Kill},
+		{"trampoline", false, (*Group).Kill},
+		{"freeze", true, (*Group).freezeKill}, // kernels before 5.14, without cgroup.kill
+	} {
+		clone, kill := tc.clone, tc.kill
+		t.Run(tc.name, func(t *testing.T) {
 			tr := openTree(t, info)
 			if clone && !tr.CloneInto {
 				t.Skip("clone3 is refused here")
@@ -272,7 +281,7 @@ exec sleep 1000`, out)
 			if pgid, _ := syscall.Getpgid(daemon); pgid == pid {
 				t.Errorf("daemon %d is in the service's process group: the test proves nothing", daemon)
 			}
-			if err := g.Kill(); err != nil {
+			if err := kill(g); err != nil {
 				t.Fatal(err)
 			}
 			var ws syscall.WaitStatus

@@ -139,7 +139,7 @@ func detect(fsRoot, proc string) Info {
 	// somewhere below, unknown.
 	rel, ok := strings.CutPrefix(own, root)
 	if !ok || strings.HasPrefix(root, "/..") || (rel != "" && !strings.HasPrefix(rel, "/") && root != "/") {
-		info.Err = fmt.Errorf("%w: /proc/self/cgroup says %s, the cgroup2 mount at %s shows %s (mount cgroup2 again inside the cgroup namespace)", ErrNotVisible, own, info.Mount, root)
+		info.Err = fmt.Errorf("%w: /proc/self/cgroup says %s, the cgroup2 mount at %s shows %s", ErrNotVisible, own, info.Mount, root)
 		return info
 	}
 	info.Path = filepath.Join(info.Mount, rel)
@@ -262,16 +262,30 @@ func (i Info) Describe() string {
 			s += fmt.Sprintf("; unavailable: %s (not delegated by the parent cgroup)", strings.Join(missing, " "))
 		}
 		return s
-	case errors.Is(i.Err, ErrReadOnly):
-		return fmt.Sprintf("cgroups unavailable: %v; services are stopped by process group and limits are not applied (run the container with --privileged, or a writable cgroupfs and --cgroupns=private)", i.Err)
-	case errors.Is(i.Err, ErrNotDelegated):
-		return fmt.Sprintf("cgroups unavailable: %v; services are stopped by process group and limits are not applied (run as root, or in a cgroup delegated to this user, e.g. systemd-run --user -p Delegate=yes)", i.Err)
-	case errors.Is(i.Err, ErrNotVisible):
-		return fmt.Sprintf("cgroups unavailable: %v; services are stopped by process group", i.Err)
-	case errors.Is(i.Err, ErrNoCgroup2):
-		return fmt.Sprintf("cgroups unavailable: %v; services are stopped by process group and limits are not applied (initbox needs cgroup v2)", i.Err)
 	}
-	return fmt.Sprintf("cgroups unavailable: %v; services are stopped by process group and limits are not applied", i.Err)
+	s := fmt.Sprintf("cgroups unavailable: %v; services are stopped by process group", i.Err)
+	if !errors.Is(i.Err, ErrNotVisible) {
+		s += " and limits are not applied"
+	}
+	if h := i.Hint(); h != "" {
+		s += " (" + h + ")"
+	}
+	return s
+}
+
+// Hint says how to get cgroups where Err says they are unavailable.
+func (i Info) Hint() string {
+	switch {
+	case errors.Is(i.Err, ErrReadOnly):
+		return "run the container with --privileged, or a writable cgroupfs and --cgroupns=private"
+	case errors.Is(i.Err, ErrNotDelegated):
+		return "run as root, or in a cgroup delegated to this user, e.g. systemd-run --user -p Delegate=yes"
+	case errors.Is(i.Err, ErrNotVisible):
+		return "mount cgroup2 again inside the cgroup namespace"
+	case errors.Is(i.Err, ErrNoCgroup2):
+		return "initbox needs cgroup v2"
+	}
+	return ""
 }
 
 // wanted are the controllers initbox enables for services, when offered.

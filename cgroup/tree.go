@@ -318,11 +318,17 @@ func (g *Group) Kill() error {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	return g.freezeKill()
+}
+
+// freezeKill is Kill before cgroup.kill: frozen, the leaf's processes
+// cannot fork while each is sent SIGKILL (runc's signalAllProcesses).
+func (g *Group) freezeKill() error {
 	freeze := filepath.Join(g.path, "cgroup.freeze")
 	if err := write(freeze, "1"); err != nil {
 		return err
 	}
-	_, err = g.Signal(unix.SIGKILL)
+	_, err := g.Signal(unix.SIGKILL)
 	return errors.Join(err, write(freeze, "0"))
 }
 

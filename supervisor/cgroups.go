@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -93,16 +94,35 @@ func cloneRefused(attr *syscall.ProcAttr, err error) bool {
 		(errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.E2BIG))
 }
 
-// setOOMScoreAdj writes the service's oom_score_adj just after its start:
-// the value is the process's own, not its cgroup's, and is inherited by
-// what it forks.
-func setOOMScoreAdj(v *service, pid int) error {
+// errOOMScoreAdj marks a start that failed on the oom_score_adj, not on
+// the program.
+var errOOMScoreAdj = errors.New("oom_score_adj")
+
+// oomScoreAdj wraps fork so that the child starts with the service's
+// oom_score_adj: a process's own value, inherited at fork, so initbox
+// takes it for the instant of the fork and then goes back to its own.
+// Written after the start instead, a short-lived program would run (and
+// could exit) with initbox's. fork runs under the reaper's lock, the only
+// place initbox forks, so no other child inherits the borrowed value.
+// Raising the value, and lowering it back, needs no privilege; going
+// below initbox's own needs CAP_SYS_RESOURCE.
+func oomScoreAdj(v *service, fork func() (int, error)) func() (int, error) {
 	r := v.cfg.Resources
 	if !r.OOMScoreAdjSet {
-		return nil
+		return fork
 	}
-	f := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
-	return os.WriteFile(f, []byte(strconv.Itoa(r.OOMScoreAdj)), 0)
+	return func() (int, error) {
+		const file = "/proc/self/oom_score_adj"
+		own, err := os.ReadFile(file)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", errOOMScoreAdj, err)
+		}
+		if err := os.WriteFile(file, []byte(strconv.Itoa(r.OOMScoreAdj)), 0); err != nil {
+			return 0, fmt.Errorf("%w %d: %w (below initbox's own %s needs CAP_SYS_RESOURCE)", errOOMScoreAdj, r.OOMScoreAdj, err, strings.TrimSpace(string(own)))
+		}
+		defer os.WriteFile(file, own, 0)
+		return fork()
+	}
 }
 
 // cgroupEvents handles changes the cgroup watcher saw: OOM kills, and
@@ -184,5 +204,26 @@ func (s *Supervisor) killDrain(name string, g *cgroup.Group) {
 	s.log.Warn("processes left in the service's cgroup ignored the stop signal: killing the cgroup", logging.String("service", name))
 	if err := g.Kill(); err != nil {
 		s.log.Warn("cannot kill the service's cgroup", logging.String("service", name), logging.Err(err))
+	}
+}
+
+// drainGiveUp is how long after the SIGKILL of the shutdown deadline the
+// stop still waits for cgroups to empty. A process stuck in the kernel
+// (uninterruptible sleep on a dead NFS server) does not die even then, and
+// PID 1 must not hang on it: past this, initbox exits and the container's
+// end takes what is left.
+const drainGiveUp = 2 * time.Second
+
+// abandonDrains stops waiting for the cgroups that did not empty after the
+// shutdown deadline's SIGKILL.
+func (s *Supervisor) abandonDrains() {
+	for _, name := range s.order {
+		v := s.svcs[name]
+		if !v.draining {
+			continue
+		}
+		pids, _ := v.cg.Pids()
+		s.log.Error("processes in the service's cgroup survived SIGKILL: not waiting for them", logging.String("service", name), logging.Int("processes", len(pids)))
+		v.draining = false
 	}
 }

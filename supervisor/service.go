@@ -3,6 +3,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -392,9 +393,9 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 	}
 	start := func() (int, <-chan reaper.Exit, error) {
 		defer release()
-		return s.opts.Starter.Start(func() (int, error) {
+		return s.opts.Starter.Start(oomScoreAdj(v, func() (int, error) {
 			return s.opts.Fork(func() (int, error) { return syscall.ForkExec(execPath, execArgv, attr) })
-		})
+		}))
 	}
 	pid, exited, err := start()
 	if err != nil && cloneRefused(attr, err) {
@@ -411,14 +412,12 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		_ = v.cg.Remove()
 		v.cg = nil
 	}
-	if err == nil {
-		if err := setOOMScoreAdj(v, pid); err != nil {
-			s.log.Warn("cannot set oom_score_adj", logging.String("service", c.Name), logging.Err(err))
-		}
-	}
 	if err != nil {
 		for _, c := range copies {
 			c.r.Close()
+		}
+		if errors.Is(err, errOOMScoreAdj) {
+			return 0, nil, err
 		}
 		// ForkExec reports a failed chdir in the child like a failed exec
 		// ("exec /bin/sh: no such file or directory"): name the directory

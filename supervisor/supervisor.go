@@ -152,6 +152,7 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 	if s.opts.Cgroups != nil {
 		cgEvents = s.opts.Cgroups.Events()
 	}
+	var giveUp <-chan time.Time
 	for !s.done() {
 		var deadline <-chan time.Time
 		if s.deadline != nil {
@@ -168,6 +169,10 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 			s.deadline = nil
 			s.log.Warn("shutdown timeout reached: killing every service left", logging.Duration("shutdown_timeout", s.cfg.Init.ShutdownTimeout))
 			s.killAll()
+			giveUp = time.After(drainGiveUp)
+		case <-giveUp:
+			giveUp = nil
+			s.abandonDrains()
 		}
 	}
 	if s.deadline != nil {

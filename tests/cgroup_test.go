@@ -295,3 +295,54 @@ func execWithoutClone3(argv []string) error {
 	}
 	return syscall.Exec(path, argv, os.Environ())
 }
+
+// TestOOMScoreAdj: oom_score_adj is the service's own from its first
+// instruction, and its children inherit it; without the key the service
+// keeps initbox's. A value below initbox's own needs CAP_SYS_RESOURCE:
+// without it the start fails and says so.
+func TestOOMScoreAdj(t *testing.T) {
+	requirePID1(t)
+	own, _ := os.ReadFile("/proc/self/oom_score_adj")
+	_, file := svConfig(t, `
+[services.low]
+shell = "echo low=$(cat /proc/self/oom_score_adj)"
+restart = { policy = "never" }
+[services.low.resources]
+oom_score_adj = -250
+
+[services.high]
+shell = "sh -c 'echo high=$(cat /proc/self/oom_score_adj)'"
+[services.high.resources]
+oom_score_adj = 700
+
+[services.plain]
+shell = "echo plain=$(cat /proc/self/oom_score_adj)"
+`)
+	r := svRun(t, file, nil)
+	for _, want := range []string{"high | high=700", "plain | plain=" + strings.TrimSpace(string(own))} {
+		wantLine(t, r, r.stdout, want)
+	}
+	if hasCap(t, unix.CAP_SYS_RESOURCE) {
+		wantLine(t, r, r.stdout, "low | low=-250")
+	} else if !strings.Contains(r.stderr, "oom_score_adj -250: write /proc/self/oom_score_adj: permission denied (below initbox's own") {
+		t.Errorf("without CAP_SYS_RESOURCE, no clear error for oom_score_adj -250\n%v", r)
+	}
+}
+
+// hasCap reports whether the test process has capability c in its
+// effective set.
+func hasCap(t *testing.T, c int) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			var mask uint64
+			fmt.Sscanf(strings.TrimSpace(v), "%x", &mask)
+			return mask&(1<<uint(c)) != 0
+		}
+	}
+	return false
+}

@@ -168,7 +168,11 @@ func openCgroups(c *config.Config, log *logging.Logger) (tree *cgroup.Tree, ok b
 		// Detect said why there is none.
 		info.Err = err
 		if mode == config.CgroupRequired {
-			log.Error(info.Describe() + "; init.cgroups.mode is required: not starting")
+			msg := fmt.Sprintf("cgroups unavailable: %v; init.cgroups.mode is required: not starting", err)
+			if h := info.Hint(); h != "" {
+				msg += " (" + h + ")"
+			}
+			log.Error(msg)
 			return nil, false
 		}
 		log.Warn(info.Describe())

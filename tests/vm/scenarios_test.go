@@ -56,7 +56,7 @@ func TestReadonlyCgroupfs(t *testing.T) {
 func TestMemoryMaxOOM(t *testing.T) {
 	waitingForCgroups(t, "memory_max_oom.toml")
 	runScenario(t, "memory_max_oom",
-		"hog_own_cgroup", "memory_max_written", "oom_kill_counted", "oom_not_elsewhere",
+		"hog_own_cgroup", "memory_max_written", "oom_kill_counted", "sibling_limits", "hog_oom_group", "oom_not_elsewhere",
 		"initbox_alive", "sibling_alive", "oom_reported", "stopped")
 }
 
@@ -71,7 +71,7 @@ func TestPidsMaxForkBomb(t *testing.T) {
 func TestCPUMaxThrottled(t *testing.T) {
 	waitingForCgroups(t, "cpu_max_throttled.toml")
 	runScenario(t, "cpu_max_throttled",
-		"cpu_max_written", "throttled", "throttled_time", "initbox_alive", "stopped")
+		"cpu_max_written", "cpu_weight_written", "throttled", "throttled_time", "initbox_alive", "stopped")
 }
 
 // TestDaemonKilledOnStop: guest/scenarios/daemon_killed_on_stop.sh.

@@ -12,6 +12,7 @@ throttled() { [ "$(field "$spin/cpu.stat" nr_throttled)" -ge 3 ] 2>/dev/null; }
 info "spin cpu.max='$(cat "$spin/cpu.max" 2>&1)' cpu.stat: $(tr '\n' ' ' <"$spin/cpu.stat" 2>&1)"
 
 check cpu_max_written "cpu.max: $(cat "$spin/cpu.max" 2>&1)" [ "$(cat "$spin/cpu.max" 2>&1)" = "20000 100000" ]
+check cpu_weight_written "cpu.weight: $(cat "$spin/cpu.weight" 2>&1)" [ "$(cat "$spin/cpu.weight" 2>&1)" = 50 ]
 check throttled "cpu.stat nr_throttled: $(field "$spin/cpu.stat" nr_throttled)" throttled
 check throttled_time "cpu.stat throttled_usec: $(field "$spin/cpu.stat" throttled_usec)" \
 	cond '[ "$(field "$spin/cpu.stat" throttled_usec)" -gt 0 ]'

@@ -22,6 +22,9 @@ info "hog memory.events.local: $(tr '\n' ' ' <"$hog/memory.events.local" 2>&1)"
 check hog_own_cgroup "hog cgroup: '$hog', sibling cgroup: '$sib'" cond '[ -n "$hog" ] && [ -n "$sib" ] && [ "$hog" != "$sib" ]'
 check memory_max_written "memory.max: $(cat "$hog/memory.max" 2>&1)" [ "$(cat "$hog/memory.max" 2>&1)" = 33554432 ]
 check oom_kill_counted "oom_kill in hog's memory.events.local: $(field "$hog/memory.events.local" oom_kill)" oom
+check sibling_limits "sibling memory.max/high/swap.max/oom.group: $(cat "$sib/memory.max" "$sib/memory.high" "$sib/memory.swap.max" "$sib/memory.oom.group" 2>&1 | tr '\n' ' ')" \
+	[ "$(cat "$sib/memory.max" "$sib/memory.high" "$sib/memory.swap.max" "$sib/memory.oom.group" 2>&1 | tr '\n' ' ')" = "67108864 50331648 16777216 0 " ]
+check hog_oom_group "hog memory.oom.group: $(cat "$hog/memory.oom.group" 2>&1)" [ "$(cat "$hog/memory.oom.group" 2>&1)" = 0 ]
 check oom_not_elsewhere "oom_kill in sibling's memory.events: $(field "$sib/memory.events" oom_kill)" \
 	[ "$(field "$sib/memory.events" oom_kill)" = 0 ]
 check initbox_alive "vmctr (initbox) still running after the OOM kill" kill -0 $ctr
