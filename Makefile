@@ -33,12 +33,14 @@ unit:
 
 # Each fuzz target for a short fixed time (issue #9); FUZZTIME=5m for longer.
 FUZZTIME ?= 10s
-FUZZ = ./signals/:FuzzParse ./cmd/initbox/:FuzzParseTini ./pid1/:FuzzParseGrace \
+FUZZ = ./signals/:FuzzParse ./cmd/initbox/:FuzzParseTini ./pid1/:FuzzParseDuration \
 	./spawn/:FuzzParseArgs ./spawn/:FuzzParseBind \
-	./config/:FuzzParse ./config/:FuzzParseEnvFile ./config/:FuzzSize ./config/:FuzzCPUMax
+	./config/:FuzzParse ./config/:FuzzParseEnvFile ./config/:FuzzSize ./config/:FuzzCPUMax \
+	./config/:FuzzAddress ./notify/:FuzzParse ./control/:FuzzParseRequest ./control/:FuzzDecodeJSON
 fuzz:
 	@set -e; for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		grep -qs "^func $${t#*:}(" $${t%%:*}*_test.go || { echo "no fuzz target $${t#*:} in $${t%%:*}: go test would pass without fuzzing"; exit 1; }; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
 	done
 	$(GO) test -tags supervisor -run '^$$' -fuzz '^FuzzParseRun$$' -fuzztime $(FUZZTIME) ./cmd/initbox/

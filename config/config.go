@@ -47,6 +47,12 @@ type Init struct {
 	// and SIGKILL, as --grace.
 	Grace   time.Duration
 	Cgroups Cgroups
+	// ControlSocket is the unix socket of `initbox ctl`: an absolute path,
+	// or "" for none. Default DefaultControlSocket.
+	ControlSocket string
+	// HTTPListen is the "host:port" or ":port" of /healthz, /readyz and
+	// /metrics; "" (the default) serves none.
+	HTTPListen string
 }
 
 // Cgroups is the [init.cgroups] table.
@@ -131,6 +137,8 @@ type Service struct {
 	Restart   Restart
 	Stop      Stop
 	Resources Resources
+	Ready     Ready
+	Health    Health
 }
 
 // Type is how a service's start and end are understood.
@@ -142,7 +150,7 @@ const (
 	TypeSimple Type = "simple"
 	// TypeOneshot runs to completion; dependents may wait for its exit.
 	TypeOneshot Type = "oneshot"
-	// TypeNotify says it is ready with sd_notify READY=1.
+	// TypeNotify says it is ready with sd_notify READY=1 (Ready.Notify).
 	TypeNotify Type = "notify"
 )
 
@@ -295,7 +303,8 @@ var (
 
 // DefaultInit returns the [init] settings of a file that has none:
 // shutdown_timeout 9s, log_format console, log_prefix true, grace 0s,
-// cgroups in mode auto with leaves "init" and "services".
+// cgroups in mode auto with leaves "init" and "services", the control
+// socket at DefaultControlSocket, no HTTP listener.
 func DefaultInit() Init {
 	return Init{
 		ShutdownTimeout: 9 * time.Second,
@@ -303,6 +312,7 @@ func DefaultInit() Init {
 		LogPrefix:       true,
 		Grace:           0,
 		Cgroups:         Cgroups{Mode: CgroupAuto, Init: "init", Services: "services"},
+		ControlSocket:   DefaultControlSocket,
 	}
 }
 
@@ -312,7 +322,10 @@ func DefaultInit() Init {
 // reset after 60s, at most 5 starts in 10s, success exit code 0, stop with
 // SIGTERM, SIGKILL after 5s, to the service's cgroup (its process group
 // where it has none), no resource limits but the OOM killer taking the
-// whole service. A oneshot's default
+// whole service, no readiness method (ready when running; attempts every
+// 200ms, a 60s timeout once one is set) and no health check (once one is
+// set: every 10s, 5s each, unhealthy after 3 failures, healthy again after
+// 1 success, then restart). A oneshot's default
 // restart policy is never: Load and Parse apply it when type is oneshot and
 // policy is not given; code that builds a oneshot sets it too.
 func NewService(name string) *Service {
@@ -339,6 +352,14 @@ func NewService(name string) *Service {
 			Mode:    StopCgroup,
 		},
 		Resources: Resources{OOMGroup: true},
+		Ready:     Ready{Interval: 200 * time.Millisecond, Timeout: 60 * time.Second},
+		Health: Health{
+			Interval:         10 * time.Second,
+			Timeout:          5 * time.Second,
+			FailureThreshold: 3,
+			SuccessThreshold: 1,
+			Action:           HealthRestart,
+		},
 	}
 }
 

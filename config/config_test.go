@@ -43,7 +43,8 @@ type = "oneshot"
 		t.Errorf("Init = %+v, want %+v", c.Init, want)
 	}
 	if c.Init.ShutdownTimeout != 9*time.Second || c.Init.LogFormat != LogConsole || !c.Init.LogPrefix || c.Init.Grace != 0 ||
-		c.Init.Cgroups != (Cgroups{Mode: CgroupAuto, Init: "init", Services: "services"}) {
+		c.Init.Cgroups != (Cgroups{Mode: CgroupAuto, Init: "init", Services: "services"}) ||
+		c.Init.ControlSocket != "/run/initbox/control.sock" || c.Init.HTTPListen != "" {
 		t.Errorf("DefaultInit() = %+v, not what the issues say", c.Init)
 	}
 	want := &Service{
@@ -66,12 +67,20 @@ type = "oneshot"
 		},
 		Stop:      Stop{Signal: syscall.SIGTERM, Timeout: 5 * time.Second, Mode: StopCgroup},
 		Resources: Resources{OOMGroup: true},
+		Ready:     Ready{Interval: 200 * time.Millisecond, Timeout: 60 * time.Second},
+		Health: Health{
+			Interval: 10 * time.Second, Timeout: 5 * time.Second,
+			FailureThreshold: 3, SuccessThreshold: 1, Action: HealthRestart,
+		},
 	}
 	if got := c.Services["a"]; !reflect.DeepEqual(got, want) {
 		t.Errorf("service a =\n%+v\nwant\n%+v", got, want)
 	}
 	if got := c.Services["b"].Restart.Policy; got != RestartNever {
 		t.Errorf("oneshot default policy = %q, want never", got)
+	}
+	if a := c.Services["a"]; a.Ready.Method() != "" || a.Health.Method() != "" || a.Health.Watchdog != 0 {
+		t.Errorf("a service without ready or health tables has checks: %+v %+v", a.Ready, a.Health)
 	}
 	if !reflect.DeepEqual(c.Order, []string{"a", "b"}) {
 		t.Errorf("Order = %v", c.Order)
@@ -85,6 +94,8 @@ shutdown_timeout = "20s"
 log_format = "json"
 log_prefix = false
 grace = "2s"
+control_socket = "${SOCK:-/run/ctl.sock}"
+http_listen = "127.0.0.1:9090"
 
 [init.cgroups]
 mode = "required"
@@ -131,6 +142,19 @@ io_weight = 50
 oom_group = false
 oom_score_adj = -500
 
+[services.db.ready]
+timeout = "2m"
+
+[services.db.health]
+exec = ["pg_isready", "-q"]
+start_period = "30s"
+interval = "15s"
+timeout = "3s"
+failure_threshold = 5
+success_threshold = 2
+action = "stop"
+watchdog = "1m"
+
 [services.migrate]
 shell = "echo $$HOME $HOME"
 type = "oneshot"
@@ -149,6 +173,8 @@ enabled = true
 depends_on = { migrate = "succeeded", db = "healthy" }
 env_file = "-/run/web.env"
 stop = { signal = "RTMIN+3", timeout = "1s" }
+ready = { http = "http://127.0.0.1:8080/ready", interval = "1s" }
+health.tcp = "localhost:8080"
 
 [services.off]
 command = ["off"]
@@ -159,7 +185,8 @@ stop.mode = "group"
 	c := mustParse(t, src, map[string]string{"HOME": "/root"})
 	wantInit := Init{
 		ShutdownTimeout: 20 * time.Second, LogFormat: LogJSON, LogPrefix: false, Grace: 2 * time.Second,
-		Cgroups: Cgroups{Mode: CgroupRequired, Init: "initbox", Services: "svc"},
+		Cgroups:       Cgroups{Mode: CgroupRequired, Init: "initbox", Services: "svc"},
+		ControlSocket: "/run/ctl.sock", HTTPListen: "127.0.0.1:9090",
 	}
 	if c.Init != wantInit {
 		t.Errorf("Init = %+v", c.Init)
@@ -194,6 +221,12 @@ stop.mode = "group"
 			CPUMax: 1.5, CPUWeight: 200, PidsMax: 100, IOWeight: 50,
 			OOMGroup: false, OOMScoreAdj: -500, OOMScoreAdjSet: true,
 		},
+		Ready: Ready{Notify: true, Interval: 200 * time.Millisecond, Timeout: 2 * time.Minute},
+		Health: Health{
+			Exec: []string{"pg_isready", "-q"}, StartPeriod: 30 * time.Second, Interval: 15 * time.Second,
+			Timeout: 3 * time.Second, FailureThreshold: 5, SuccessThreshold: 2, Action: HealthStop,
+			Watchdog: time.Minute,
+		},
 	}
 	if !reflect.DeepEqual(db, wantDB) {
 		t.Errorf("db =\n%+v\nwant\n%+v", db, wantDB)
@@ -221,6 +254,12 @@ stop.mode = "group"
 	web := c.Services["web"]
 	if !web.Main || web.Stop.Signal != syscall.Signal(37) || web.Stop.Timeout != time.Second || web.Stop.Mode != StopCgroup {
 		t.Errorf("web = %+v", web)
+	}
+	if want := (Ready{HTTP: "http://127.0.0.1:8080/ready", Interval: time.Second, Timeout: time.Minute}); !reflect.DeepEqual(web.Ready, want) {
+		t.Errorf("web.Ready = %+v, want %+v", web.Ready, want)
+	}
+	if web.Health.TCP != "localhost:8080" || web.Health.Method() != "tcp" || web.Ready.Method() != "http" {
+		t.Errorf("web.Health = %+v", web.Health)
 	}
 	if !reflect.DeepEqual(web.DependsOn, map[string]Condition{"migrate": ConditionSucceeded, "db": ConditionHealthy}) {
 		t.Errorf("web.DependsOn = %v", web.DependsOn)
@@ -293,14 +332,6 @@ func TestErrors(t *testing.T) {
 			name: "unknown key/inline table",
 			src:  "[services.web]\nshell = \"x\"\nstop = { signal = \"TERM\", timeuot = \"1s\" }\n",
 			want: []string{`3:27: unknown key "timeuot" in [services.web.stop]; did you mean "timeout"?`},
-		},
-		{
-			name: "later key",
-			src:  "[services.web]\nshell = \"x\"\n[services.web.health]\nexec = [\"true\"]\n[init]\nhttp_listen = \":8080\"\n",
-			want: []string{
-				`3:15: key "health" in [services.web] is not supported by this version of initbox`,
-				`6:1: key "http_listen" in [init] is not supported by this version of initbox`,
-			},
 		},
 		{
 			name: "wrong type",
@@ -580,6 +611,200 @@ func TestErrors(t *testing.T) {
 				`15:17: services.b.resources.oom_score_adj: 1001 is outside -1000..1000`,
 				`18:26: services.c.resources.pids_max: want an integer or "max", not "unlimited"`,
 				`21:26: services.d.resources.pids_max: want an integer or "max", not a float`,
+			},
+		},
+		{
+			name: "init/control socket and http listener",
+			src: "[init]\ncontrol_socket = \"run/ctl.sock\"\nhttp_listen = \"8080\"\n[services.a]\nshell = \"a\"\n" +
+				"[init.x]\n",
+			want: []string{
+				`2:18: init.control_socket: want an absolute path (or "" for no control socket), not "run/ctl.sock"`,
+				`3:15: init.http_listen: bad address "8080": want HOST:PORT or :PORT, such as ":9090" or "127.0.0.1:9090"`,
+				`6:7: unknown key "x" in [init]`,
+			},
+		},
+		{
+			name: "init/http listener forms and a long socket path",
+			src:  "init.http_listen = \":0\"\ninit.control_socket = \"/run/${A:-" + strings.Repeat("x", 103) + "}\"\n",
+			want: []string{
+				`1:20: init.http_listen: bad address ":0": port 0 is outside 1..65535`,
+				`2:23: init.control_socket: "/run/${A:-` + strings.Repeat("x", 103) + `}" (expanded) is longer than 107 bytes, the most a unix socket path can be`,
+			},
+		},
+		{
+			name: "init/http listener, IPv6 without brackets",
+			src:  "init.http_listen = \"::1:80\"\n",
+			want: []string{`1:20: init.http_listen: bad address "::1:80": want HOST:PORT or :PORT, such as ":9090" or "127.0.0.1:9090"`},
+		},
+		{
+			name: "init/http listener, named port",
+			src:  "init.http_listen = \"[::1]:http\"\n",
+			want: []string{`1:20: init.http_listen: bad address "[::1]:http": port "http" is not a number`},
+		},
+		{
+			name: "init/http listener, bad hosts",
+			src:  "[init]\nhttp_listen = \"a b:80\"\n[services.a]\nshell = \"a\"\nready.tcp = \"[localhost]:80\"\n",
+			want: []string{
+				`2:15: init.http_listen: bad address "a b:80": bad host "a b"`,
+				`5:13: services.a.ready.tcp: bad address "[localhost]:80": bad host "localhost"`,
+			},
+		},
+		{
+			name: "init/http listener, a name",
+			src:  "init.http_listen = \"probes.example.com:9000\"\n",
+			want: []string{`1:20: init.http_listen: bad address "probes.example.com:9000": listen on an IP address (or localhost, or none for all), not the name "probes.example.com"`},
+		},
+		{
+			name: "init/expanded addresses are not shown",
+			src:  "[init]\nhttp_listen = \"${L}\"\ncontrol_socket = \"${L}\"\n",
+			env:  map[string]string{"L": "hunter2:1x"},
+			want: []string{
+				`2:15: init.http_listen: bad address "${L}" (expanded): want HOST:PORT or :PORT, such as ":9090" or "127.0.0.1:9090"`,
+				`3:18: init.control_socket: want an absolute path (or "" for no control socket), not "${L}" (expanded)`,
+			},
+		},
+		{
+			name: "ready/unknown key",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.ready]\nintervall = \"1s\"\ntcp = \"x:1\"\n[services.b]\nshell = \"b\"\nready.tpc = \"a:1\"\n",
+			want: []string{
+				`4:1: unknown key "intervall" in [services.web.ready]; did you mean "interval"?`,
+				`8:7: unknown key "tpc" in [services.b.ready]; did you mean "tcp"?`,
+			},
+		},
+		{
+			name: "ready/notify without type notify",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.ready]\nnotify = true\n",
+			want: []string{`4:10: services.web.ready.notify: READY=1 is read only from a service of type notify, and web is simple; set type = "notify"`},
+		},
+		{
+			name: "ready/notify false with type notify",
+			src:  "[services.web]\nshell = \"x\"\ntype = \"notify\"\n[services.web.ready]\nnotify = false\n",
+			want: []string{`5:10: services.web.ready.notify: false contradicts type = "notify", which waits for READY=1`},
+		},
+		{
+			name: "ready/notify with a bad type",
+			src:  "[services.web]\nshell = \"x\"\ntype = \"notfy\"\nready.notify = true\n",
+			want: []string{`3:8: services.web.type: unknown type "notfy" (want simple, oneshot or notify); did you mean "notify"?`},
+		},
+		{
+			name: "ready/more than one method",
+			src: "[services.web]\nshell = \"x\"\ntype = \"notify\"\nready.tcp = \"localhost:80\"\n" +
+				"[services.b]\nshell = \"b\"\nready = { fd = 3, tcp = \"localhost:80\", file = \"/x\" }\n",
+			want: []string{
+				`4:7: services.web.ready: more than one readiness method: notify (type = "notify") and tcp; keep one`,
+				`7:19: services.b.ready: more than one readiness method: fd, tcp and file; keep one`,
+			},
+		},
+		{
+			name: "ready/no method",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.ready]\ninterval = \"1s\"\n[services.b]\nshell = \"b\"\ntype = \"notify\"\nready.timeout = \"5s\"\n",
+			want: []string{`3:15: services.web.ready: no readiness method: set one of fd, tcp, http, exec or file (or type = "notify" for READY=1)`},
+		},
+		{
+			name: "ready/fd",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.ready]\nfd = 2\n[services.b]\nshell = \"b\"\nready.fd = 1024\n[services.c]\nshell = \"c\"\nready.fd = \"3\"\n",
+			want: []string{
+				`4:6: services.web.ready.fd: fd 2 is outside 3..1023 (0, 1 and 2 are stdin, stdout and stderr)`,
+				`7:12: services.b.ready.fd: fd 1024 is outside 3..1023 (0, 1 and 2 are stdin, stdout and stderr)`,
+				`10:12: services.c.ready.fd: want an integer, not a string`,
+			},
+		},
+		{
+			name: "ready/tcp",
+			src: "[services.web]\nshell = \"x\"\n[services.web.ready]\ntcp = \":80\"\n[services.b]\nshell = \"b\"\nready.tcp = \"a:99999\"\n" +
+				"[services.c]\nshell = \"c\"\nready.tcp = \"\"\n[services.d]\nshell = \"d\"\nready.tcp = \"db:\"\n",
+			want: []string{
+				`4:7: services.web.ready.tcp: bad address ":80": missing host (127.0.0.1 or localhost for this machine)`,
+				`7:13: services.b.ready.tcp: bad address "a:99999": port 99999 is outside 1..65535`,
+				`10:13: services.c.ready.tcp: empty address (want HOST:PORT, such as "127.0.0.1:5432")`,
+				`13:13: services.d.ready.tcp: bad address "db:": missing port`,
+			},
+		},
+		{
+			name: "ready/http",
+			src: "[services.web]\nshell = \"x\"\n[services.web.ready]\nhttp = \"https://x/\"\n[services.b]\nshell = \"b\"\nready.http = \"localhost:80\"\n" +
+				"[services.c]\nshell = \"c\"\nready.http = \"http:///x\"\n[services.d]\nshell = \"d\"\nready.http = \"http://a:70000/\"\n" +
+				"[services.e]\nshell = \"e\"\nready.http = \"http://a b/\"\n",
+			want: []string{
+				`4:8: services.web.ready.http: https is not supported: use tcp or exec for TLS endpoints`,
+				`7:14: services.b.ready.http: want a URL such as "http://127.0.0.1:8080/healthz"`,
+				`10:14: services.c.ready.http: bad URL (want a URL such as "http://127.0.0.1:8080/healthz")`,
+				`13:14: services.d.ready.http: port 70000 is outside 1..65535`,
+				`16:14: services.e.ready.http: bad URL (want a URL such as "http://127.0.0.1:8080/healthz")`,
+			},
+		},
+		{
+			name: "ready/exec",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.ready]\nexec = []\n[services.b]\nshell = \"b\"\nready.exec = [\"\"]\n[services.c]\nshell = \"c\"\nready.exec = \"true\"\n",
+			want: []string{
+				`4:8: services.web.ready.exec: empty command`,
+				`7:15: services.b.ready.exec[0]: empty program name`,
+				`10:14: services.c.ready.exec: want an array of strings (for a command line, use ["/bin/sh", "-c", "..."]), not a string`,
+			},
+		},
+		{
+			name: "ready/file and durations",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.ready]\nfile = \"\"\ninterval = \"0s\"\ntimeout = \"-1s\"\n",
+			want: []string{
+				`4:8: services.web.ready.file: empty path`,
+				`5:12: services.web.ready.interval: must be positive`,
+				`6:11: services.web.ready.timeout: must be positive`,
+			},
+		},
+		{
+			name: "ready and health/oneshot",
+			src:  "[services.web]\nshell = \"x\"\ntype = \"oneshot\"\n[services.web.ready]\nfile = \"/x\"\n[services.b]\nshell = \"b\"\ntype = \"oneshot\"\nhealth.exec = [\"x\"]\n",
+			want: []string{
+				`4:15: services.web.ready: a oneshot is done when it exits: it takes no ready table (dependents wait for it with completed or succeeded)`,
+				`9:1: services.b.health: a oneshot is done when it exits: it takes no health table`,
+			},
+		},
+		{
+			name: "health/unknown key",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.health]\nintervall = \"1s\"\nexec = [\"x\"]\n",
+			want: []string{`4:1: unknown key "intervall" in [services.web.health]; did you mean "interval"?`},
+		},
+		{
+			name: "health/no check",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.health]\ninterval = \"1s\"\n",
+			want: []string{`3:15: services.web.health: no health check: set exec, http or tcp, or watchdog (with type = "notify")`},
+		},
+		{
+			name: "health/watchdog without type notify",
+			src:  "[services.web]\nshell = \"x\"\n[services.web.health]\nwatchdog = \"1s\"\n",
+			want: []string{`4:12: services.web.health.watchdog: WATCHDOG=1 comes by sd_notify, and web is simple; set type = "notify"`},
+		},
+		{
+			name: "health/more than one check",
+			src:  "[services.web]\nshell = \"x\"\nhealth = { exec = [\"x\"], tcp = \"a:1\", http = \"https://a/\" }\n",
+			want: []string{
+				`3:26: services.web.health: more than one health check: exec and tcp; keep one`,
+				`3:46: services.web.health.http: https is not supported: use tcp or exec for TLS endpoints`,
+			},
+		},
+		{
+			name: "health/ranges",
+			src: "[services.web]\nshell = \"x\"\n[services.web.health]\ntcp = \"a:1\"\nstart_period = \"-1s\"\ninterval = \"0s\"\ntimeout = \"0s\"\n" +
+				"failure_threshold = 0\nsuccess_threshold = -1\naction = \"restrat\"\nwatchdog = \"0s\"\n",
+			want: []string{
+				`5:16: services.web.health.start_period: must not be negative`,
+				`6:12: services.web.health.interval: must be positive`,
+				`7:11: services.web.health.timeout: must be positive`,
+				`8:21: services.web.health.failure_threshold: must be at least 1, not 0`,
+				`9:21: services.web.health.success_threshold: must be at least 1, not -1`,
+				`10:10: services.web.health.action: unknown health action "restrat" (want restart, stop, shutdown or none); did you mean "restart"?`,
+				`11:12: services.web.health.watchdog: must be positive (leave watchdog out for none)`,
+			},
+		},
+		{
+			name: "health/wrong types",
+			src:  "[services.web]\nshell = \"x\"\nhealth = { tcp = 80, interval = 5, failure_threshold = \"3\" }\n[services.b]\nshell = \"b\"\nhealth = true\n[services.c]\nshell = \"c\"\nready = \"tcp\"\n",
+			want: []string{
+				`3:18: services.web.health.tcp: want a string, not an integer`,
+				`3:33: services.web.health.interval: want a duration string with a unit, such as "5s", not a number`,
+				`3:56: services.web.health.failure_threshold: want an integer, not a string`,
+				`6:10: services.b.health: want a table, not a boolean`,
+				`9:9: services.c.ready: want a table, not a string`,
 			},
 		},
 		{

@@ -78,6 +78,8 @@ func TestDocsListEveryKey(t *testing.T) {
 		"`[services.NAME.stop]`":       stopKeys,
 		"`[init.cgroups]`":             cgroupsKeys,
 		"`[services.NAME.resources]`":  resourcesKeys,
+		"`[services.NAME.ready]`":      readyKeys,
+		"`[services.NAME.health]`":     healthKeys,
 		"`${VAR}` expansion":           nil,
 		"Env files":                    nil,
 		"Errors":                       nil,

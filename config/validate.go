@@ -109,6 +109,16 @@ func (v *validator) init() {
 		v.errorf(k, false, "unknown log format %q (want %s)", in.LogFormat, list(logFormats))
 	}
 	v.cgroups(&in.Cgroups, p.key("cgroups"))
+	if k := p.key("control_socket"); in.ControlSocket != "" && !v.skip(k) {
+		if msg := socketProblem(in.ControlSocket, strconv.Quote(in.ControlSocket)); msg != "" {
+			v.errorf(k, false, "%s", msg)
+		}
+	}
+	if k := p.key("http_listen"); in.HTTPListen != "" && !v.skip(k) {
+		if msg := addrProblem(in.HTTPListen, false); msg != "" {
+			v.errorf(k, false, "bad address %q: %s", in.HTTPListen, msg)
+		}
+	}
 }
 
 func (v *validator) cgroups(cg *Cgroups, p keyPath) {
@@ -183,7 +193,131 @@ func (v *validator) service(s *Service) {
 	v.restart(&s.Restart, p.key("restart"))
 	v.stop(&s.Stop, p.key("stop"))
 	v.resources(&s.Resources, p.key("resources"))
+	v.ready(s, p)
+	v.health(s, p)
 	v.dependsOn(s, p.key("depends_on"))
+}
+
+// ready checks the ready table of the service at sp. Values set in code
+// are checked too; the decoder has checked the file's.
+func (v *validator) ready(s *Service, sp keyPath) {
+	r, p := &s.Ready, sp.key("ready")
+	ms := r.methods()
+	if !v.defined(p, len(ms) > 0 || s.Type == TypeNotify) || v.skip(p) {
+		return
+	}
+	if s.Type == TypeOneshot {
+		v.errorf(p, true, "a oneshot is done when it exits: it takes no ready table (dependents wait for it with completed or succeeded)")
+		return
+	}
+	typeOK := !v.skip(sp.key("type"))
+	nk := p.key("notify")
+	if typeOK && !v.skip(nk) {
+		switch {
+		case r.Notify && s.Type != TypeNotify:
+			v.errorf(nk, false, "READY=1 is read only from a service of type notify, and %s is %s; set type = \"notify\"", s.Name, s.Type)
+		case !r.Notify && s.Type == TypeNotify:
+			v.errorf(nk, false, "false contradicts type = \"notify\", which waits for READY=1")
+		}
+	}
+	switch {
+	case len(ms) > 1:
+		names := append([]string(nil), ms...)
+		if names[0] == MethodNotify && !v.defined(nk, false) {
+			names[0] = `notify (type = "notify")`
+		}
+		v.errorAt(p.key(ms[1]), true, p, "more than one readiness method: %s; keep one", listAnd(names))
+	case len(ms) == 0 && s.Type != TypeNotify && !v.anyBad(p, readyKeys[:6]):
+		v.errorf(p, true, "no readiness method: set one of fd, tcp, http, exec or file (or type = \"notify\" for READY=1)")
+	}
+	if k := p.key("fd"); r.FD != 0 && (r.FD < 3 || r.FD > MaxReadyFD) && !v.skip(k) {
+		v.errorf(k, false, "%s", fdProblem(r.FD))
+	}
+	v.probe(p, r.Exec, r.HTTP, r.TCP)
+	if k := p.key("interval"); r.Interval <= 0 && !v.skip(k) {
+		v.errorf(k, false, "must be positive")
+	}
+	if k := p.key("timeout"); r.Timeout <= 0 && !v.skip(k) {
+		v.errorf(k, false, "must be positive")
+	}
+}
+
+// health checks the health table of the service at sp, as ready does.
+func (v *validator) health(s *Service, sp keyPath) {
+	h, p := &s.Health, sp.key("health")
+	ms := h.methods()
+	if !v.defined(p, len(ms) > 0 || h.Watchdog != 0) || v.skip(p) {
+		return
+	}
+	if s.Type == TypeOneshot {
+		v.errorf(p, true, "a oneshot is done when it exits: it takes no health table")
+		return
+	}
+	switch {
+	case len(ms) > 1:
+		v.errorAt(p.key(ms[1]), true, p, "more than one health check: %s; keep one", listAnd(ms))
+	case len(ms) == 0 && h.Watchdog == 0 && !v.anyBad(p, []string{"exec", "http", "tcp", "watchdog"}):
+		v.errorf(p, true, "no health check: set exec, http or tcp, or watchdog (with type = \"notify\")")
+	}
+	v.probe(p, h.Exec, h.HTTP, h.TCP)
+	if k := p.key("watchdog"); h.Watchdog != 0 && !v.skip(k) {
+		switch {
+		case h.Watchdog < 0:
+			v.errorf(k, false, "must be positive (leave watchdog out for none)")
+		case s.Type != TypeNotify && !v.skip(sp.key("type")):
+			v.errorf(k, false, "WATCHDOG=1 comes by sd_notify, and %s is %s; set type = \"notify\"", s.Name, s.Type)
+		}
+	}
+	if k := p.key("start_period"); h.StartPeriod < 0 && !v.skip(k) {
+		v.errorf(k, false, "must not be negative")
+	}
+	if k := p.key("interval"); h.Interval <= 0 && !v.skip(k) {
+		v.errorf(k, false, "must be positive")
+	}
+	if k := p.key("timeout"); h.Timeout <= 0 && !v.skip(k) {
+		v.errorf(k, false, "must be positive")
+	}
+	if k := p.key("failure_threshold"); h.FailureThreshold < 1 && !v.skip(k) {
+		v.errorf(k, false, "must be at least 1, not %d", h.FailureThreshold)
+	}
+	if k := p.key("success_threshold"); h.SuccessThreshold < 1 && !v.skip(k) {
+		v.errorf(k, false, "must be at least 1, not %d", h.SuccessThreshold)
+	}
+	if k := p.key("action"); !oneOf(string(h.Action), healthActions) && !v.skip(k) {
+		v.errorf(k, false, "unknown health action %q (want %s)", h.Action, list(healthActions))
+	}
+}
+
+// probe checks the exec, http and tcp of a check set in code.
+func (v *validator) probe(p keyPath, exec []string, http, tcp string) {
+	if k := p.key("exec"); exec != nil && !v.skip(k) {
+		switch {
+		case len(exec) == 0:
+			v.errorf(k, false, "empty command")
+		case exec[0] == "":
+			v.errorf(k.index(0), false, "empty program name")
+		}
+	}
+	if k := p.key("http"); http != "" && !v.skip(k) {
+		if msg := urlProblem(http); msg != "" {
+			v.errorf(k, false, "%s", msg)
+		}
+	}
+	if k := p.key("tcp"); tcp != "" && !v.skip(k) {
+		if msg := addrProblem(tcp, true); msg != "" {
+			v.errorf(k, false, "bad address %q: %s", tcp, msg)
+		}
+	}
+}
+
+// anyBad reports whether any of the keys of table p failed to decode.
+func (v *validator) anyBad(p keyPath, ks []string) bool {
+	for _, k := range ks {
+		if v.skip(p.key(k)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) command(s *Service, p keyPath) {

@@ -48,13 +48,17 @@ func (s *Sink) WriteLine(prefix string, line []byte) error {
 // with prefix ("NAME | " for a service called NAME). A last line without a
 // newline is written with one. Write errors on the sink do not stop the
 // copy, since a service must never block on initbox's own output; they are
-// counted in the returned number of lines lost.
-func Copy(sink *Sink, prefix string, r io.Reader) (lost int) {
+// counted in the returned number of lines lost. Each line is also kept
+// in keep, if not nil.
+func Copy(sink *Sink, prefix string, r io.Reader, keep *Ring) (lost int) {
 	br := bufio.NewReaderSize(r, MaxLine)
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			line = bytes.TrimSuffix(line, []byte{'\n'})
+			if keep != nil {
+				keep.Add(line)
+			}
 			if sink.WriteLine(prefix, line) != nil {
 				lost++
 			}
@@ -69,3 +73,53 @@ func Copy(sink *Sink, prefix string, r io.Reader) (lost int) {
 
 // Prefix is the prefix of the lines of the service name.
 func Prefix(name string) string { return name + " | " }
+
+// A Ring keeps the last lines a service wrote, for `initbox ctl logs`:
+// at most a number of lines and of bytes, the oldest dropped first. Safe
+// for concurrent use.
+type Ring struct {
+	mu       sync.Mutex
+	lines    []string // guarded by mu; lines[head:] are kept
+	head     int      // guarded by mu
+	bytes    int      // guarded by mu: bytes in lines[head:]
+	maxLines int
+	maxBytes int
+}
+
+// NewRing returns a Ring keeping at most maxLines lines and maxBytes bytes.
+func NewRing(maxLines, maxBytes int) *Ring {
+	return &Ring{maxLines: maxLines, maxBytes: maxBytes}
+}
+
+// Add keeps line (without its newline), dropping the oldest lines beyond
+// the limits. A line longer than the byte limit is not kept.
+func (r *Ring) Add(line []byte) {
+	if len(line) > r.maxBytes || r.maxLines < 1 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.lines)-r.head >= r.maxLines || r.bytes+len(line) > r.maxBytes {
+		r.bytes -= len(r.lines[r.head])
+		r.lines[r.head] = ""
+		r.head++
+	}
+	if r.head > len(r.lines)/2 {
+		// Compact now and then: the slice would grow forever otherwise.
+		r.lines = append(r.lines[:0], r.lines[r.head:]...)
+		r.head = 0
+	}
+	r.lines = append(r.lines, string(line))
+	r.bytes += len(line)
+}
+
+// Last returns up to n of the last lines, oldest first.
+func (r *Ring) Last(n int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kept := r.lines[r.head:]
+	if n < len(kept) {
+		kept = kept[len(kept)-n:]
+	}
+	return append([]string(nil), kept...)
+}

@@ -145,7 +145,8 @@ func (s *Supervisor) checkOOM(name string, v *service) {
 		return
 	}
 	v.oomKilled = true
-	s.log.Error(fmt.Sprintf("%s killed by the OOM killer at memory_max=%s", name, v.cfg.Resources.MemoryMax),
+	v.reason = "killed by the OOM killer at memory_max=" + v.cfg.Resources.MemoryMax.String()
+	s.log.Error(name+" "+v.reason,
 		logging.String("service", name), logging.Int("oom_kills", n-v.oomSeen))
 	v.oomSeen = n
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/output"
 	"github.com/initbox/initbox/reaper"
 )
@@ -36,7 +37,8 @@ const (
 
 type service struct {
 	cfg   *config.Service
-	state state
+	state state     // change it with set
+	since time.Time // when it entered state
 	pid   int
 	gen   int // incremented by each start; events of earlier runs are dropped
 	timer *time.Timer
@@ -64,6 +66,30 @@ type service struct {
 	draining  bool
 	oomSeen   int  // the leaf's OOM kill count already logged
 	oomKilled bool // the OOM killer struck during the current run
+
+	// logs keeps its last lines of output for `initbox ctl logs` (those
+	// that pass through initbox: prefixed output, not files).
+	logs *output.Ring
+	// held: stopped by `initbox ctl stop`; it stays stopped, and initbox
+	// stays up, until `initbox ctl start`.
+	held bool
+	// restartAfterStop: `initbox ctl restart` stopped it to start it again.
+	restartAfterStop bool
+	reason           string // why it is in its state, for its status
+
+	notify      *notify.Socket // its NOTIFY_SOCKET, made on first use
+	pendingPipe *notify.Pipe   // fd readiness, between prepare and start
+	checks      *checks        // readiness and health of the current run
+	// failing: it is being stopped because its start failed (not ready
+	// in time); its exit counts as a failure, not as a stop.
+	failing bool
+}
+
+// set moves the service to st, noting when for its status.
+func (v *service) set(st state, now time.Time) {
+	if v.state != st {
+		v.state, v.since = st, now
+	}
 }
 
 func (v *service) stopTimer() {
@@ -84,7 +110,7 @@ func (s *Supervisor) schedule() {
 				continue
 			}
 			if !v.cfg.Enabled {
-				v.state = stopped
+				v.set(stopped, s.now())
 				v.neverRan = true
 				v.cleanStop = true
 				changed = true
@@ -94,7 +120,7 @@ func (s *Supervisor) schedule() {
 			if why != "" {
 				v.doomed = true
 				v.failed = true
-				v.state = finished
+				v.set(finished, s.now())
 				s.log.Error("cannot start: dependency failed", logging.String("service", name), logging.String("reason", why))
 				if v.cfg.Essential || v.cfg.Main {
 					s.shutdown(fmt.Sprintf("essential service %s cannot start: %s", name, why), 1, true)
@@ -135,7 +161,7 @@ func (s *Supervisor) ready(name string, v *service) (ok bool, why string) {
 			if other == name || !o.cfg.Enabled {
 				continue
 			}
-			up := o.state == running && o.cfg.Type != config.TypeOneshot
+			up := o.isReady() && o.cfg.Type != config.TypeOneshot
 			if !up && !o.failed && o.state != finished && o.state != stopped {
 				return false, ""
 			}
@@ -151,8 +177,13 @@ func condition(d *service, cond config.Condition) (holds, never bool) {
 	oneshot := d.cfg.Type == config.TypeOneshot
 	switch cond {
 	case config.ConditionStarted, config.ConditionReady, config.ConditionHealthy:
-		if d.state == running && !oneshot {
-			return true, false
+		if !oneshot {
+			switch {
+			case cond == config.ConditionStarted && d.state == running,
+				cond == config.ConditionReady && d.isReady(),
+				cond == config.ConditionHealthy && d.isHealthy():
+				return true, false
+			}
 		}
 		if oneshot && d.state == finished {
 			return d.succeeded, !d.succeeded
@@ -205,10 +236,11 @@ func (s *Supervisor) start(name string, v *service) {
 		go func() {
 			s.events <- event{name: name, gen: gen, kind: evExit, exit: reaper.Exit{Pid: 0, Status: unix.WaitStatus(code << 8)}}
 		}()
-		v.state = unstarted
+		v.set(unstarted, s.now())
 		return
 	}
-	v.pid, v.state, v.startedAt = pid, running, now
+	v.pid, v.startedAt = pid, now
+	v.set(running, now)
 	s.log.Info("started", logging.String("service", name), logging.Int("pid", pid), logging.Int("start", v.starts))
 	go func() {
 		e := <-exited
@@ -229,6 +261,14 @@ func exitCodeOf(v *service) int {
 func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	v.pid = 0
 	v.stopTimer()
+	v.stopChecks()
+	if v.failing {
+		// Stopped because its start failed: its exit is the failure.
+		v.failing = false
+		if !s.shuttingDown {
+			v.state = running
+		}
+	}
 	v.exit = &e
 	ran := s.now().Sub(v.startedAt)
 	code := e.Code()
@@ -253,8 +293,15 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		s.checkDrained(name, v)
 	}
 
+	if v.state == stopping && v.restartAfterStop && !s.shuttingDown {
+		v.restartAfterStop = false
+		s.log.Info("stopped: starting again", fields...)
+		v.set(waiting, s.now())
+		s.schedule()
+		return
+	}
 	if v.state == stopping || s.shuttingDown {
-		v.state = stopped
+		v.set(stopped, s.now())
 		v.cleanStop = v.succeeded || byStopSignal
 		s.log.Info("stopped", fields...)
 		if v.cfg.Main && !s.exitSet {
@@ -264,7 +311,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	}
 
 	if v.cfg.Main {
-		v.state = finished
+		v.set(finished, s.now())
 		v.cleanStop = true
 		s.log.Info("main service exited: stopping everything", fields...)
 		s.shutdown("main service "+name+" exited", code, true)
@@ -279,7 +326,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		restart = !v.succeeded
 	}
 	if !restart {
-		v.state = finished
+		v.set(finished, s.now())
 		v.cleanStop = v.succeeded
 		if v.succeeded {
 			s.log.Info("exited", fields...)
@@ -297,7 +344,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 
 	var delay time.Duration
 	delay, v.delay = backoffDelays(&v.cfg.Restart, v.delay, ran)
-	v.state = backoff
+	v.set(backoff, s.now())
 	s.log.Warn("exited: restarting", append(fields, logging.Duration("delay", delay))...)
 	gen := v.gen
 	v.timer = time.AfterFunc(delay, func() { s.events <- event{name: name, gen: gen, kind: evRestart} })
@@ -322,8 +369,8 @@ func backoffDelays(r *config.Restart, cur, ran time.Duration) (delay, next time.
 // failForGood marks the service failed with no restart left, fails what
 // depends on it, and stops everything if it is essential.
 func (s *Supervisor) failForGood(name string, v *service, why string, code int) {
-	v.state = finished
-	v.failed = true
+	v.set(finished, s.now())
+	v.failed, v.reason = true, why
 	fields := []logging.Field{logging.String("service", name), logging.String("reason", why)}
 	if v.cfg.Essential {
 		s.log.Error("essential service failed: stopping everything", fields...)
@@ -375,6 +422,15 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if env, files, err = s.prepareReady(c.Name, v, env, files); err != nil {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+		for _, c := range copies {
+			c.r.Close()
+		}
+		return 0, nil, err
+	}
 	defer func() {
 		for _, f := range closeAfter {
 			f.Close()
@@ -413,6 +469,9 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		v.cg = nil
 	}
 	if err != nil {
+		v.stopChecks()
+	}
+	if err != nil {
 		for _, c := range copies {
 			c.r.Close()
 		}
@@ -430,12 +489,13 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		}
 		return 0, nil, fmt.Errorf("%s: %w", what, reaper.ExecError(err))
 	}
+	s.startChecks(c.Name, v, env)
 	for _, cp := range copies {
 		s.copies.Add(1)
 		go func() {
 			defer s.copies.Done()
 			defer cp.r.Close()
-			output.Copy(cp.sink, output.Prefix(c.Name), cp.r)
+			output.Copy(cp.sink, output.Prefix(c.Name), cp.r, v.logs)
 		}()
 	}
 	return pid, exited, nil

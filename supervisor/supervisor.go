@@ -13,6 +13,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/output"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
@@ -77,6 +79,11 @@ type Supervisor struct {
 	copies sync.WaitGroup
 	now    func() time.Time
 
+	// reqs carries calls from other goroutines (api.go); ended is closed
+	// when Run returns, so that no call waits for it forever.
+	reqs  chan request
+	ended chan struct{}
+
 	shuttingDown bool
 	byUser       bool // the stop was asked for by a signal
 	deadline     *time.Timer
@@ -92,8 +99,10 @@ type event struct {
 	gen  int
 	kind eventKind
 	exit reaper.Exit
-	pgid int           // evLeftoverKill: the process group to kill
-	cg   *cgroup.Group // evLeftoverKill: the leaf to kill, instead
+	pgid int            // evLeftoverKill: the process group to kill
+	cg   *cgroup.Group  // evLeftoverKill: the leaf to kill, instead
+	msg  notify.Message // evNotify
+	err  error          // evReady, evHealth: the check's failure
 }
 
 type eventKind int
@@ -103,6 +112,18 @@ const (
 	evRestart
 	evStopTimeout
 	evLeftoverKill
+	evNotify       // an sd_notify message (any run: the socket outlives them)
+	evReady        // the ready check ended (err: it failed for good)
+	evReadyTimeout // not ready within ready.timeout
+	evHealth       // one health check's result
+	evWatchdog     // no WATCHDOG=1 within health.watchdog
+)
+
+// What `initbox ctl logs` can show of each service: 20 services take at
+// most 1.3 MiB for it (issue #8's budget is 6 MiB in all).
+const (
+	logLines = 500
+	logBytes = 64 << 10
 )
 
 // New returns a Supervisor for opts.Config, which must be valid.
@@ -114,6 +135,8 @@ func New(opts Options) *Supervisor {
 		order:  slices.Clone(opts.Config.Order),
 		svcs:   map[string]*service{},
 		events: make(chan event, 64),
+		reqs:   make(chan request),
+		ended:  make(chan struct{}),
 		out:    output.NewSink(opts.Stdout),
 		errOut: output.NewSink(opts.Stderr),
 		now:    opts.Now,
@@ -126,7 +149,7 @@ func New(opts Options) *Supervisor {
 	}
 	for _, name := range s.order {
 		c := s.cfg.Services[name]
-		s.svcs[name] = &service{cfg: c, delay: c.Restart.Delay}
+		s.svcs[name] = &service{cfg: c, delay: c.Restart.Delay, logs: output.NewRing(logLines, logBytes)}
 	}
 	return s
 }
@@ -141,6 +164,7 @@ func New(opts Options) *Supervisor {
 // a second one kills everything at once. Other signals that initbox
 // forwards go to the main service and to services with forward_signals.
 func (s *Supervisor) Run(sigs <-chan os.Signal) int {
+	defer close(s.ended)
 	s.log.Info("supervisor starting", logging.Int("services", len(s.order)))
 	if !s.checkResources() {
 		return 1
@@ -163,6 +187,9 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 			s.handle(ev)
 		case <-cgEvents:
 			s.cgroupEvents()
+		case r := <-s.reqs:
+			r.fn()
+			close(r.done)
 		case sig := <-sigs:
 			s.signal(sig.(syscall.Signal))
 		case <-deadline:
@@ -177,6 +204,12 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 	}
 	if s.deadline != nil {
 		s.deadline.Stop()
+	}
+	for _, v := range s.svcs {
+		v.stopChecks()
+		if v.notify != nil {
+			v.notify.Close()
+		}
 	}
 	s.sweep(sigs)
 	s.drainOutput()
@@ -246,6 +279,11 @@ func (s *Supervisor) handle(ev event) {
 	if v == nil {
 		return
 	}
+	if ev.kind == evNotify {
+		s.notifyEvent(ev.name, v, ev.msg)
+		s.checkFinished()
+		return
+	}
 	if ev.kind == evLeftoverKill {
 		// Not tied to a run: what any earlier run left must go.
 		if ev.cg != nil {
@@ -263,8 +301,20 @@ func (s *Supervisor) handle(ev event) {
 		s.exited(ev.name, v, ev.exit)
 	case evRestart:
 		if v.state == backoff && !s.shuttingDown {
-			v.state = waiting
+			v.set(waiting, s.now())
 			s.schedule()
+		}
+	case evReady:
+		s.readyEvent(ev.name, v, ev.err)
+	case evReadyTimeout:
+		if v.state == running && v.checks != nil && !v.checks.ready {
+			s.notReady(ev.name, v, fmt.Sprintf("not ready within %s (ready.timeout)", v.cfg.Ready.Timeout))
+		}
+	case evHealth:
+		s.healthEvent(ev.name, v, ev.err)
+	case evWatchdog:
+		if v.state == running {
+			s.unhealthy(ev.name, v, fmt.Sprintf("watchdog: no WATCHDOG=1 within %s", v.cfg.Health.Watchdog))
 		}
 	case evStopTimeout:
 		if v.state == stopping {
@@ -345,7 +395,7 @@ func (s *Supervisor) shutdown(why string, code int, set bool) {
 		switch v.state {
 		case waiting, backoff:
 			v.stopTimer()
-			v.state = stopped
+			v.set(stopped, s.now())
 			v.neverRan = v.starts == 0
 		}
 	}
@@ -360,7 +410,7 @@ func (s *Supervisor) stopReady() {
 		if v.state != running || s.hasRunningDependent(name) {
 			continue
 		}
-		v.state = stopping
+		v.set(stopping, s.now())
 		// stop.timeout never reaches beyond what is left of
 		// init.shutdown_timeout (issue #3): the SIGKILL comes no later than
 		// the budget allows, and the log says when it will.
@@ -412,7 +462,7 @@ func (s *Supervisor) killAll() {
 	for _, name := range s.order {
 		v := s.svcs[name]
 		if v.state == running || v.state == stopping {
-			v.state = stopping
+			v.set(stopping, s.now())
 			s.kill(v, unix.SIGKILL)
 		} else if v.draining {
 			_ = v.cg.Kill()
@@ -461,7 +511,7 @@ func (s *Supervisor) checkFinished() {
 		return
 	}
 	for _, v := range s.svcs {
-		if v.state == running || v.state == backoff || v.state == stopping || v.state == unstarted || v.draining || (v.state == waiting && !v.doomed) {
+		if v.state == running || v.state == backoff || v.state == stopping || v.state == unstarted || v.draining || v.held || (v.state == waiting && !v.doomed) {
 			return
 		}
 	}

@@ -35,9 +35,14 @@ func nobodyBin(t *testing.T) string {
 	t.Helper()
 	requireRoot(t)
 	requireTool(t, "setpriv")
-	dir := publicDir(t)
-	dst := filepath.Join(dir, "initbox")
-	in, err := os.Open(initBin)
+	return publicCopy(t, initBin)
+}
+
+// publicCopy copies the binary src into a directory everybody can enter.
+func publicCopy(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(publicDir(t), "initbox")
+	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}

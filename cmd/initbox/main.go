@@ -10,10 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 
 	"github.com/initbox/initbox"
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
@@ -56,6 +59,8 @@ func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
 			return 0
 		case "spawn", spawn.InnerMarker:
 			return runSpawn(name, args[0], args[1:], in, r)
+		case "notify":
+			return runNotify(name, args[1:])
 		}
 		if code, ok := subcommand(name, args[0], args[1:], in, r); ok {
 			return code
@@ -102,4 +107,36 @@ func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
 		Grace:       opts.grace,
 		Log:         log,
 	}, in, r)
+}
+
+// runNotify is `initbox notify KEY=VALUE...`: sd_notify(3) for shell
+// scripts, to the socket in $NOTIFY_SOCKET, e.g. `initbox notify READY=1
+// STATUS="listening on :80"`.
+func runNotify(name string, args []string) int {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(os.Stderr, "usage: %s notify KEY=VALUE... (e.g. READY=1 STATUS=\"up\"), to $NOTIFY_SOCKET\n", name)
+		return 2
+	}
+	for _, a := range args {
+		if k, _, ok := strings.Cut(a, "="); !ok || k == "" || strings.Contains(a, "\n") {
+			fmt.Fprintf(os.Stderr, "%s notify: %q: want KEY=VALUE on one line\n", name, a)
+			return 2
+		}
+	}
+	if addr == "" {
+		fmt.Fprintf(os.Stderr, "%s notify: NOTIFY_SOCKET is not set: run this from a service with type = \"notify\" or a [health] watchdog\n", name)
+		return 1
+	}
+	if err := notify.Send(addr, strings.Join(args, "\n")); err != nil {
+		fmt.Fprintf(os.Stderr, "%s notify: %v\n", name, err)
+		return 1
+	}
+	// Stay alive until the supervisor has handled the message: it checks
+	// that the sender is a process of the service, which it cannot once
+	// the sender has exited (systemd-notify's old race).
+	if err := notify.Barrier(addr, 5*time.Second); err != nil {
+		fmt.Fprintf(os.Stderr, "%s notify: %v\n", name, err)
+	}
+	return 0
 }

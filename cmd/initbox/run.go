@@ -11,6 +11,7 @@ import (
 
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
@@ -148,6 +149,24 @@ func runSupervisor(name string, args []string, in *signals.Intake, r *reaper.Rea
 		ImplicitMain: implicit,
 		Cgroups:      tree,
 	})
+	if path := c.Init.ControlSocket; path != "" {
+		// An aid to operators, not a service: initbox runs without it.
+		if srv, err := control.Serve(path, s.API(), log); err != nil {
+			log.Warn("no control socket: initbox ctl will not reach this initbox", logging.String("path", path), logging.Err(err))
+		} else {
+			defer srv.Close()
+		}
+	}
+	if addr := c.Init.HTTPListen; addr != "" {
+		// Probes that cannot be served would fail the pod anyway: say it
+		// now rather than after the services have started.
+		srv, err := control.ServeProbes(addr, s.API(), log)
+		if err != nil {
+			log.Error("cannot serve init.http_listen", logging.String("addr", addr), logging.Err(err))
+			return 1
+		}
+		defer srv.Close()
+	}
 	return s.Run(in.C)
 }
 

@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 
+	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
 )
@@ -20,6 +21,8 @@ func subcommand(name, cmd string, args []string, in *signals.Intake, r *reaper.R
 		return runSupervisor(name, args, in, r), true
 	case "check":
 		return check(name, args), true
+	case "ctl":
+		return control.Ctl(args, os.Stdout, os.Stderr), true
 	}
 	return 0, false
 }

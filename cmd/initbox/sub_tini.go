@@ -21,7 +21,7 @@ const hasSupervisor = false
 // program is run with `initbox -- NAME`).
 func subcommand(name, cmd string, args []string, in *signals.Intake, r *reaper.Reaper) (code int, ok bool) {
 	switch cmd {
-	case "run", "check":
+	case "run", "check", "ctl":
 		fmt.Fprintf(os.Stderr, "%s %s: this initbox is built without the supervisor (build with -tags supervisor); to run a program called %q use: %s -- %s\n", name, cmd, cmd, name, cmd)
 		return 2, true
 	}

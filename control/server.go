@@ -1,0 +1,280 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/logging"
+)
+
+// The sockets are raw file descriptors served through the runtime poller
+// (os.NewFile on a non-blocking fd): package net would add about 525 KB to
+// the binary for what is here a few system calls.
+
+// ioTimeout bounds reading one request and writing its answer, so a stuck or
+// malicious client cannot pin a goroutine and a descriptor forever. Tests
+// shorten it; Serve and ServeProbes copy it.
+var ioTimeout = 5 * time.Second
+
+// ErrInUse is returned by Serve when another process answers on the socket
+// path: it is not stale, so it is left alone.
+var ErrInUse = errors.New("control socket in use by another process")
+
+// A Server answers requests on one listening socket until Close.
+type Server struct {
+	ln      *os.File
+	path    string      // the unix socket file, "" for TCP
+	ino     os.FileInfo // the socket file as bound, to remove only ours
+	addr    string
+	unix    bool
+	handle  func(req request, uid int) response
+	log     *logging.Logger
+	timeout time.Duration
+
+	mu     sync.Mutex
+	conns  map[*os.File]struct{}
+	closed bool
+	done   chan struct{} // closed when the accept loop has returned
+}
+
+// Serve listens on a unix stream socket at path and serves the control API
+// (HTTP/1.1, JSON bodies; see docs/ctl.md) until Close. The socket's
+// directory is created 0755 if missing, a stale socket file is removed (one
+// that a live process answers on is not: ErrInUse), and the socket is made
+// 0600. Each connection's peer is checked with SO_PEERCRED: only root and
+// initbox's own uid are served, others get 403 and a log line. Every request
+// is answered by calling api.
+func Serve(path string, api API, log *logging.Logger) (*Server, error) {
+	if path == "" {
+		return nil, errors.New("control socket: empty path")
+	}
+	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
+		return nil, fmt.Errorf("control socket %s: path longer than %d bytes", path, len(unix.RawSockaddrUnix{}.Path)-1)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := removeStale(path); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: socket: %w", path, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("control socket %s: bind: %w", path, err)
+	}
+	// Between bind and chmod the socket has the umask's mode; that is
+	// harmless because SO_PEERCRED, not the mode, is what admits a peer.
+	if err := unix.Fchmodat(unix.AT_FDCWD, path, 0o600, 0); err != nil {
+		unix.Close(fd)
+		os.Remove(path)
+		return nil, fmt.Errorf("control socket %s: chmod: %w", path, err)
+	}
+	if err := unix.Listen(fd, 64); err != nil {
+		unix.Close(fd)
+		os.Remove(path)
+		return nil, fmt.Errorf("control socket %s: listen: %w", path, err)
+	}
+	fi, _ := os.Lstat(path)
+	s := newServer(fd, path, log, controlHandler(api, log))
+	s.path, s.ino, s.unix = path, fi, true
+	go s.accept()
+	return s, nil
+}
+
+// removeStale removes a socket file nobody answers on, left by an initbox
+// that died without Close.
+func removeStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("control socket %s: exists and is not a socket; not removing it", path)
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("control socket %s: socket: %w", path, err)
+	}
+	err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+	unix.Close(fd)
+	if err == nil {
+		return fmt.Errorf("control socket %s: %w", path, ErrInUse)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("control socket: removing the stale socket: %w", err)
+	}
+	return nil
+}
+
+func newServer(fd int, name string, log *logging.Logger, h func(request, int) response) *Server {
+	return &Server{
+		ln:      os.NewFile(uintptr(fd), name),
+		addr:    name,
+		handle:  h,
+		log:     log,
+		timeout: ioTimeout,
+		conns:   map[*os.File]struct{}{},
+		done:    make(chan struct{}),
+	}
+}
+
+// Addr is the socket path, or for ServeProbes the bound "host:port" (with
+// the port chosen by the kernel when the address asked for port 0).
+func (s *Server) Addr() string { return s.addr }
+
+// Close stops accepting, closes open connections and removes the socket
+// file. API calls in progress are not waited for; their answers are dropped.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	err := s.ln.Close()
+	<-s.done
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	if s.path != "" {
+		// Only our socket: another initbox may have replaced it since.
+		if fi, lerr := os.Lstat(s.path); lerr == nil && s.ino != nil && os.SameFile(fi, s.ino) {
+			if rerr := os.Remove(s.path); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+	}
+	return err
+}
+
+func (s *Server) accept() {
+	defer close(s.done)
+	defer s.log.Recover("control accept loop")
+	rc, err := s.ln.SyscallConn()
+	if err != nil {
+		s.log.Error("control: cannot accept", logging.String("socket", s.addr), logging.Err(err))
+		return
+	}
+	for {
+		var nfd int
+		var aerr error
+		err := rc.Read(func(fd uintptr) bool {
+			nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			return aerr != unix.EAGAIN
+		})
+		if err != nil {
+			return // the listener was closed
+		}
+		switch aerr {
+		case nil:
+			go s.serve(nfd)
+		case unix.ECONNABORTED, unix.EINTR:
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			// Out of descriptors or memory: back off instead of
+			// spinning on a listener that stays readable.
+			s.log.Warn("control: accept4 failed; pausing", logging.String("socket", s.addr), logging.Err(aerr))
+			time.Sleep(100 * time.Millisecond)
+		default:
+			s.log.Error("control: accept4 failed; no longer accepting", logging.String("socket", s.addr), logging.Err(aerr))
+			return
+		}
+	}
+}
+
+// serve answers one request on the connection nfd and closes it.
+func (s *Server) serve(nfd int) {
+	uid, allowed := -1, true
+	if s.unix {
+		cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			s.log.Warn("control: getsockopt SO_PEERCRED failed; refusing the connection", logging.Err(err))
+			unix.Close(nfd)
+			return
+		}
+		uid = int(cred.Uid)
+		allowed = cred.Uid == 0 || int(cred.Uid) == os.Getuid()
+		if !allowed {
+			s.log.Warn("control: refused a peer that is neither root nor initbox's uid",
+				logging.String("socket", s.addr), logging.Int("uid", int(cred.Uid)), logging.Int("pid", int(cred.Pid)))
+		}
+	}
+	c := os.NewFile(uintptr(nfd), "control connection")
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	defer s.log.Recover("control connection")
+
+	c.SetDeadline(time.Now().Add(s.timeout))
+	req, err := readRequest(c)
+	var herr *httpError
+	switch {
+	case err == nil:
+	case errors.As(err, &herr):
+		s.log.Debug("control: bad request", logging.String("socket", s.addr), logging.Err(err))
+		s.reply(c, errorResponse(herr.code, herr.msg))
+		linger(c)
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.log.Debug("control: client too slow", logging.String("socket", s.addr), logging.Duration("timeout", s.timeout))
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(appendResponse(nil, errorResponse(408, "request not received within "+s.timeout.String())))
+		return
+	default:
+		return // errNoRequest, or the peer is gone
+	}
+	if !allowed {
+		s.reply(c, errorResponse(403, "uid "+strconv.Itoa(uid)+" may not use the control socket: only root and initbox's uid may"))
+		return
+	}
+	s.reply(c, s.handle(req, uid))
+}
+
+// reply writes resp within the timeout, starting from now: the API call it
+// answers may have taken longer than the read deadline (a stop waits for the
+// service's stop timeout).
+func (s *Server) reply(c *os.File, resp response) {
+	c.SetWriteDeadline(time.Now().Add(s.timeout))
+	if _, err := c.Write(appendResponse(nil, resp)); err != nil {
+		s.log.Debug("control: writing the response failed", logging.String("socket", s.addr), logging.Err(err))
+	}
+}
+
+// linger half-closes c and drains what the client still sends, briefly:
+// closing with unread bytes makes the kernel send a reset, which can destroy
+// the error response before the client reads it.
+func linger(c *os.File) {
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	io.CopyN(io.Discard, c, 4*maxBody)
+}

@@ -1,0 +1,279 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/initbox/initbox/control"
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/signals"
+)
+
+// The methods in this file are for other goroutines (the control socket,
+// issue #7): each runs its work on Run's goroutine, where all state lives,
+// and waits for it.
+
+// ErrNotRunning is returned by calls made when Run is not running: before
+// it starts, or after it has returned.
+var ErrNotRunning = errors.New("supervisor not running")
+
+// errUnknown is wrapped for a name that is no service.
+var errUnknown = control.ErrUnknownService
+
+type request struct {
+	fn   func()
+	done chan struct{}
+}
+
+// do runs fn on Run's goroutine and waits until it has run.
+func (s *Supervisor) do(fn func()) error {
+	r := request{fn: fn, done: make(chan struct{})}
+	select {
+	case s.reqs <- r:
+	case <-s.ended:
+		return ErrNotRunning
+	}
+	<-r.done
+	return nil
+}
+
+// service returns the service name, or an error wrapping errUnknown.
+func (s *Supervisor) service(name string) (*service, error) {
+	if v := s.svcs[name]; v != nil {
+		return v, nil
+	}
+	return nil, fmt.Errorf("%w %q", errUnknown, name)
+}
+
+// StartService starts a service that is not running: stopped, finished or
+// failed for good (its start limit counts afresh). A running one is left
+// alone.
+func (s *Supervisor) StartService(name string) error {
+	var err error
+	if derr := s.do(func() { err = s.startOne(name) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// StopService stops one service with its stop signal and timeout. It
+// stays stopped until StartService, and initbox stays up meanwhile; the
+// services that depend on it are not stopped.
+func (s *Supervisor) StopService(name string) error {
+	var err error
+	if derr := s.do(func() { err = s.stopOne(name, false) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// RestartService stops a running service as StopService does and starts
+// it again; one that is not running is started.
+func (s *Supervisor) RestartService(name string) error {
+	var err error
+	if derr := s.do(func() { err = s.stopOne(name, true) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// SignalService sends sig to a running service as its stop mode reaches
+// it: its cgroup, its process group, or its process.
+func (s *Supervisor) SignalService(name string, sig syscall.Signal) error {
+	var err error
+	if derr := s.do(func() {
+		var v *service
+		if v, err = s.service(name); err != nil {
+			return
+		}
+		if v.state != running && v.state != stopping {
+			err = fmt.Errorf("%s is not running", name)
+			return
+		}
+		s.log.Info("signal from the control socket", logging.String("service", name), logging.String("signal", signals.Name(sig)))
+		s.kill(v, sig)
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// Logs returns up to n of the last lines the service wrote, oldest first:
+// the lines that pass through initbox (prefixed output, not files, not
+// the main service's own terminal).
+func (s *Supervisor) Logs(name string, n int) ([]string, error) {
+	v, err := s.service(name) // svcs never changes after New
+	if err != nil {
+		return nil, err
+	}
+	return v.logs.Last(n), nil
+}
+
+func (s *Supervisor) startOne(name string) error {
+	v, err := s.service(name)
+	if err != nil {
+		return err
+	}
+	if s.shuttingDown {
+		return errors.New("initbox is stopping")
+	}
+	switch v.state {
+	case stopped, finished:
+	default:
+		return nil
+	}
+	if !v.cfg.Enabled {
+		return fmt.Errorf("%s is disabled in the configuration", name)
+	}
+	s.log.Info("start from the control socket", logging.String("service", name))
+	v.held, v.failed, v.doomed, v.succeeded = false, false, false, false
+	v.window, v.delay, v.reason = nil, v.cfg.Restart.Delay, ""
+	v.set(waiting, s.now())
+	s.schedule()
+	s.checkFinished()
+	return nil
+}
+
+// stopOne stops a service for StopService, or for RestartService with
+// again set.
+func (s *Supervisor) stopOne(name string, again bool) error {
+	v, err := s.service(name)
+	if err != nil {
+		return err
+	}
+	if s.shuttingDown {
+		return errors.New("initbox is stopping")
+	}
+	if v.cfg.Main && !again {
+		return fmt.Errorf("%s is the main service: stop initbox instead (its exit is initbox's)", name)
+	}
+	switch v.state {
+	case running:
+	case waiting, backoff, unstarted:
+		if again {
+			return nil // it is on its way to start
+		}
+		v.stopTimer()
+		v.held, v.reason = true, "stopped from the control socket"
+		v.set(stopped, s.now())
+		s.checkFinished()
+		return nil
+	default:
+		if again {
+			return s.startOne(name)
+		}
+		v.held = true
+		return nil
+	}
+	what := "stop"
+	if again {
+		what = "restart"
+		v.restartAfterStop = true
+	} else {
+		v.held, v.reason = true, "stopped from the control socket"
+	}
+	s.log.Info(what+" from the control socket", logging.String("service", name), logging.Int("pid", v.pid))
+	v.set(stopping, s.now())
+	s.kill(v, v.cfg.Stop.Signal)
+	gen := v.gen
+	v.timer = time.AfterFunc(v.cfg.Stop.Timeout, func() { s.events <- event{name: name, gen: gen, kind: evStopTimeout} })
+	return nil
+}
+
+// Status returns every service's status, in the configuration's order.
+func (s *Supervisor) Status() []control.ServiceStatus {
+	var out []control.ServiceStatus
+	if err := s.do(func() {
+		for _, name := range s.order {
+			out = append(out, s.statusOf(name, s.svcs[name]))
+		}
+	}); err != nil {
+		return nil
+	}
+	return out
+}
+
+func (s *Supervisor) statusOf(name string, v *service) control.ServiceStatus {
+	st := control.ServiceStatus{
+		Name: name, Pid: v.pid, Since: v.since, Restarts: max(v.starts-1, 0),
+		LastCode: -1, Reason: v.reason, MemoryBytes: -1, CPU: -1, Tasks: -1,
+	}
+	if v.exit != nil {
+		st.LastExit, st.LastCode = v.exit.String(), v.exit.Code()
+	}
+	switch v.state {
+	case running:
+		st.State = "running"
+		if !v.isReady() {
+			st.State = "starting"
+		}
+	case stopping:
+		st.State = "stopping"
+	case stopped:
+		st.State = "stopped"
+	case finished:
+		st.State = "exited"
+		if v.failed {
+			st.State = "failed"
+		}
+	case backoff:
+		st.State = "backoff"
+	case unstarted:
+		st.State = "starting"
+	default:
+		st.State = "waiting"
+	}
+	if v.cfg.Ready.Method() != "" {
+		st.Ready = "not ready"
+		if v.isReady() {
+			st.Ready = "ready"
+		}
+	}
+	if v.cfg.Health.Method() != "" || v.cfg.Health.Watchdog > 0 {
+		switch c := v.checks; {
+		case c == nil || v.state != running:
+			st.Health = ""
+		case !c.healthy:
+			st.Health = "unhealthy"
+		case !c.checked && v.cfg.Health.Method() != "":
+			st.Health = "starting"
+		default:
+			st.Health = "healthy"
+		}
+	}
+	if v.checks != nil {
+		st.Status = v.checks.status
+	}
+	if v.cg != nil {
+		u := v.cg.Usage()
+		st.MemoryBytes, st.CPU, st.Tasks = u.MemoryBytes, u.CPU, u.Pids
+		st.OOMKills = v.cg.OOMKills()
+	}
+	return st
+}
+
+// API returns the supervisor's control surface, for control.Serve.
+func (s *Supervisor) API() control.API { return controlAPI{s} }
+
+type controlAPI struct{ s *Supervisor }
+
+func (a controlAPI) Status() []control.ServiceStatus { return a.s.Status() }
+func (a controlAPI) Start(name string) error         { return a.s.StartService(name) }
+func (a controlAPI) Stop(name string) error          { return a.s.StopService(name) }
+func (a controlAPI) Restart(name string) error       { return a.s.RestartService(name) }
+func (a controlAPI) Reload() error                   { return a.s.Reload() }
+func (a controlAPI) Logs(name string, n int) ([]string, error) {
+	return a.s.Logs(name, n)
+}
+func (a controlAPI) Signal(name string, sig syscall.Signal) error {
+	return a.s.SignalService(name, sig)
+}
+
+// Reload re-reads the configuration. Not built yet (issue #7): it says so.
+func (s *Supervisor) Reload() error {
+	return errors.New("reload is not supported by this version of initbox: restart initbox, or restart the services with initbox ctl restart")
+}

@@ -1,0 +1,170 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/logging"
+)
+
+// start runs the config text in a Supervisor on another goroutine and
+// returns it, its signal channel and a channel with Run's status.
+func start(t *testing.T, text string) (*Supervisor, chan os.Signal, chan int, string) {
+	t.Helper()
+	dir := t.TempDir()
+	c, err := config.Parse(filepath.Join(dir, "initbox.toml"), []byte(strings.ReplaceAll(text, "@D@", dir)), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, logBuf syncBuffer
+	s := New(Options{Config: c, Starter: sharedReaper(), Env: os.Environ(), Stdout: &out, Stderr: &out,
+		Log: logging.New(&logBuf, logging.Console, logging.DebugLevel)})
+	sigc := make(chan os.Signal, 1)
+	done := make(chan int, 1)
+	go func() { done <- s.Run(sigc) }()
+	t.Cleanup(func() {
+		select {
+		case sigc <- syscall.SIGTERM:
+		default:
+		}
+		<-done
+		t.Logf("log:\n%s", logBuf.String())
+	})
+	return s, sigc, done, dir
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// TestAPIStopStartRestart: a service stopped from the control socket stays
+// stopped, initbox stays up, start brings it back, restart runs it again;
+// signal reaches it; logs keep its output; unknown names and the main
+// service's stop are refused; nothing is served once Run has returned.
+func TestAPIStopStartRestart(t *testing.T) {
+	s, sigc, done, dir := start(t, `
+[services.web]
+shell = '''echo run >>@D@/runs; trap 'echo hup; echo hup >>@D@/hups' HUP; while :; do sleep 0.05; done'''
+[services.other]
+command = ["sleep", "1000"]
+`)
+	runs := func() int {
+		b, _ := os.ReadFile(filepath.Join(dir, "runs"))
+		return strings.Count(string(b), "run")
+	}
+	waitFor(t, "web's first run", func() bool { return runs() == 1 })
+
+	if err := s.StopService("web"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a restart policy would have run it again by now
+	if n := runs(); n != 1 {
+		t.Fatalf("after stop: %d runs, want 1 (no restart)", n)
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("Run returned %d with a service stopped from the control socket", code)
+	default:
+	}
+	if err := s.StartService("web"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web's second run", func() bool { return runs() == 2 })
+	if err := s.RestartService("web"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web's third run", func() bool { return runs() == 3 })
+
+	time.Sleep(100 * time.Millisecond) // the trap is set once the shell runs its loop
+	if err := s.SignalService("web", syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the HUP trap", func() bool { return exists(filepath.Join(dir, "hups")) })
+	waitFor(t, "web's output in its logs", func() bool { return slices.Contains(s.mustLogs(t, "web"), "hup") })
+
+	for _, err := range []error{s.StopService("nope"), s.StartService("nope"), s.SignalService("nope", syscall.SIGHUP)} {
+		if !errors.Is(err, errUnknown) {
+			t.Errorf("unknown service: %v", err)
+		}
+	}
+	if _, err := s.Logs("nope", 1); !errors.Is(err, errUnknown) {
+		t.Errorf("Logs of an unknown service: %v", err)
+	}
+
+	sigc <- syscall.SIGTERM
+	if code := <-done; code != 0 {
+		t.Errorf("status %d after SIGTERM, want 0", code)
+	}
+	done <- 0 // for the cleanup
+	if err := s.StartService("web"); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("after Run: %v, want ErrNotRunning", err)
+	}
+}
+
+// TestAPIMainNotStoppable: the main service's exit is initbox's; stopping
+// it alone is refused.
+func TestAPIMainNotStoppable(t *testing.T) {
+	s, _, _, _ := start(t, `
+[services.app]
+main = true
+command = ["sleep", "1000"]
+`)
+	waitFor(t, "app to run", func() bool { return s.status("app") == running })
+	if err := s.StopService("app"); err == nil || !strings.Contains(err.Error(), "main service") {
+		t.Errorf("stopping the main service: %v", err)
+	}
+}
+
+func (s *Supervisor) mustLogs(t *testing.T, name string) []string {
+	t.Helper()
+	l, err := s.Logs(name, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// status reads a service's state through the loop.
+func (s *Supervisor) status(name string) state {
+	var st state
+	s.do(func() { st = s.svcs[name].state })
+	return st
+}
+
+// syncBuffer is a bytes.Buffer safe for the copiers and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

@@ -1,0 +1,378 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/notify"
+	"github.com/initbox/initbox/probe"
+)
+
+// Readiness and health (issue #7). A service with a ready check is
+// "running" from its start but ready only once the check passes; the
+// dependents that wait for "ready" start then. A service with a health
+// check is checked for as long as it runs; enough failures in a row make
+// it unhealthy, and its health action applies. Checks run on goroutines
+// of their own and report to the loop as events, like exits.
+
+// checks is what runs beside one run of a service: its readiness wait,
+// its health loop, its watchdog. cancel ends them all.
+type checks struct {
+	cancel   context.CancelFunc
+	ready    bool // its ready check passed (or it has none)
+	healthy  bool // its last health verdict; true until a check fails enough
+	checked  bool // a health check has passed at least once
+	fails    int  // consecutive failed health checks
+	passes   int  // consecutive passed health checks
+	watchdog *time.Timer
+	pipe     *notify.Pipe // fd readiness, until read
+	deadline *time.Timer  // ready timeout
+	status   string       // the last STATUS= it sent
+	mainPid  int          // the last MAINPID= it sent
+}
+
+// notifySocket returns the address of the service's NOTIFY_SOCKET, made
+// on first use and kept across its restarts. Abstract (no file): images
+// FROM scratch have no /run to put a socket in.
+func (s *Supervisor) notifySocket(name string, v *service) (string, error) {
+	if v.notify != nil {
+		return v.notify.Path(), nil
+	}
+	sock, err := notify.Listen(fmt.Sprintf("@initbox/%d/%s", os.Getpid(), name))
+	if err != nil {
+		return "", fmt.Errorf("NOTIFY_SOCKET: %w", err)
+	}
+	v.notify = sock
+	go func() {
+		for m := range sock.Messages() {
+			s.events <- event{name: name, kind: evNotify, msg: m}
+		}
+	}()
+	return sock.Path(), nil
+}
+
+// prepareReady sets up what the service's readiness needs before its
+// start: NOTIFY_SOCKET in env, or the pipe handed as its fd N.
+func (s *Supervisor) prepareReady(name string, v *service, env []string, files []uintptr) ([]string, []uintptr, error) {
+	r := v.cfg.Ready
+	if r.Notify || v.cfg.Health.Watchdog > 0 {
+		addr, err := s.notifySocket(name, v)
+		if err != nil {
+			return nil, nil, err
+		}
+		env = append(env, "NOTIFY_SOCKET="+addr)
+	}
+	if r.FD > 0 {
+		p, err := notify.NewPipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("ready.fd: %w", err)
+		}
+		for len(files) <= r.FD {
+			files = append(files, ^uintptr(0)) // -1: closed in the child
+		}
+		files[r.FD] = p.W().Fd()
+		v.pendingPipe = p
+	}
+	return env, files, nil
+}
+
+// startChecks begins the readiness wait and the health loop of the run
+// that has just started (gen).
+func (s *Supervisor) startChecks(name string, v *service, env []string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &checks{cancel: cancel, healthy: true}
+	v.checks = c
+	gen := v.gen
+	r := v.cfg.Ready
+	switch r.Method() {
+	case "":
+		c.ready = true
+	case "notify":
+		// READY=1 arrives as an evNotify.
+	case "fd":
+		p := v.pendingPipe
+		v.pendingPipe = nil
+		c.pipe = p
+		p.W().Close() // the service has its copy
+		go func() {
+			err := p.Wait(ctx)
+			p.Close()
+			if ctx.Err() == nil {
+				s.events <- event{name: name, gen: gen, kind: evReady, err: err}
+			}
+		}()
+	default:
+		chk := v.probe(r.TCP, r.HTTP, r.File, r.Exec, env)
+		go func() {
+			t := time.NewTicker(r.Interval)
+			defer t.Stop()
+			for {
+				cctx, ccancel := context.WithTimeout(ctx, max(r.Interval, time.Second))
+				err := chk.Run(cctx, s.opts.Starter)
+				ccancel()
+				if err == nil {
+					s.events <- event{name: name, gen: gen, kind: evReady}
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	if !c.ready {
+		c.deadline = time.AfterFunc(r.Timeout, func() { s.events <- event{name: name, gen: gen, kind: evReadyTimeout} })
+	}
+	h := v.cfg.Health
+	if m := h.Method(); m != "" {
+		chk := v.probe(h.TCP, h.HTTP, "", h.Exec, env)
+		go func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(h.StartPeriod):
+			}
+			t := time.NewTicker(h.Interval)
+			defer t.Stop()
+			for {
+				cctx, ccancel := context.WithTimeout(ctx, h.Timeout)
+				err := chk.Run(cctx, s.opts.Starter)
+				ccancel()
+				if ctx.Err() != nil {
+					return
+				}
+				s.events <- event{name: name, gen: gen, kind: evHealth, err: err}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	if h.Watchdog > 0 {
+		c.watchdog = time.AfterFunc(h.Watchdog, func() { s.events <- event{name: name, gen: gen, kind: evWatchdog} })
+	}
+}
+
+// probe builds a check run with the service's environment, directory and
+// user.
+func (v *service) probe(tcp, http, file string, argv, env []string) probe.Check {
+	c := probe.Check{TCP: tcp, HTTP: http, File: file, Exec: argv, Env: env, Dir: v.cfg.WorkingDir}
+	if len(argv) > 0 && (v.cfg.User != "" || v.cfg.Group != "") {
+		c.Cred, _ = credential(v.cfg.User, v.cfg.Group)
+	}
+	return c
+}
+
+// stopChecks ends the checks of the service's run, when it exits.
+func (v *service) stopChecks() {
+	if v.pendingPipe != nil {
+		v.pendingPipe.Close()
+		v.pendingPipe = nil
+	}
+	c := v.checks
+	if c == nil {
+		return
+	}
+	c.cancel()
+	if c.watchdog != nil {
+		c.watchdog.Stop()
+	}
+	if c.deadline != nil {
+		c.deadline.Stop()
+	}
+}
+
+// isReady reports whether the service runs and is ready.
+func (v *service) isReady() bool {
+	if v.state != running {
+		return false
+	}
+	return v.cfg.Ready.Method() == "" || v.checks != nil && v.checks.ready
+}
+
+// isHealthy reports whether the service runs, is ready, and its health
+// check (if any) has passed at least once and not failed enough since.
+func (v *service) isHealthy() bool {
+	if !v.isReady() {
+		return false
+	}
+	if v.cfg.Health.Method() == "" {
+		return true
+	}
+	return v.checks.checked && v.checks.healthy
+}
+
+// readyEvent handles the end of a readiness wait: err nil is ready.
+func (s *Supervisor) readyEvent(name string, v *service, err error) {
+	c := v.checks
+	if c == nil || c.ready || v.state != running {
+		return
+	}
+	if err != nil {
+		s.notReady(name, v, "not ready: "+err.Error())
+		return
+	}
+	c.ready = true
+	if c.deadline != nil {
+		c.deadline.Stop()
+	}
+	s.log.Info("ready", logging.String("service", name), logging.String("by", v.cfg.Ready.Method()), logging.Duration("after", s.now().Sub(v.startedAt).Round(time.Millisecond)))
+	s.schedule()
+}
+
+// notReady fails the start of a service that did not get ready: it is
+// stopped, and its exit goes through its restart policy as a failure.
+func (s *Supervisor) notReady(name string, v *service, why string) {
+	v.reason = why
+	s.log.Error("failed to start: "+why, logging.String("service", name))
+	s.kill(v, v.cfg.Stop.Signal)
+	gen := v.gen
+	v.timer = time.AfterFunc(v.cfg.Stop.Timeout, func() { s.events <- event{name: name, gen: gen, kind: evStopTimeout} })
+	v.set(stopping, s.now())
+	v.restartAfterStop = false
+	v.failing = true
+}
+
+// notifyEvent handles one sd_notify message.
+func (s *Supervisor) notifyEvent(name string, v *service, m notify.Message) {
+	if m.BarrierFD != nil {
+		// Handled in order: the sender learns its messages were taken.
+		defer m.BarrierFD.Close()
+	}
+	if m.Pid == 0 || !s.belongs(v, m.Pid) {
+		s.log.Warn("notify message refused: its sender is not a process of the service", logging.String("service", name), logging.Int("sender_pid", m.Pid))
+		return
+	}
+	if m.Err != nil {
+		s.log.Warn("bad notify message", logging.String("service", name), logging.Err(m.Err))
+	}
+	c := v.checks
+	if c == nil || v.state != running {
+		return
+	}
+	if m.Status != "" {
+		c.status = m.Status
+		s.log.Debug("status", logging.String("service", name), logging.String("status", m.Status))
+	}
+	if m.MainPid > 0 {
+		c.mainPid = m.MainPid
+	}
+	if m.ExtendTimeout > 0 && c.deadline != nil && !c.ready {
+		gen := v.gen
+		c.deadline.Stop()
+		c.deadline = time.AfterFunc(m.ExtendTimeout, func() { s.events <- event{name: name, gen: gen, kind: evReadyTimeout} })
+	}
+	if m.Watchdog && c.watchdog != nil {
+		c.watchdog.Reset(v.cfg.Health.Watchdog)
+	}
+	if m.Reloading {
+		c.ready = false
+		s.log.Info("reloading", logging.String("service", name))
+	}
+	if m.Stopping {
+		s.log.Info("stopping, says the service", logging.String("service", name))
+	}
+	if m.Ready && v.cfg.Ready.Notify {
+		s.readyEvent(name, v, nil)
+	}
+}
+
+// belongs reports whether pid is a process of the service's current run:
+// in its cgroup, or its main process or a descendant of it.
+func (s *Supervisor) belongs(v *service, pid int) bool {
+	if v.cg != nil {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup"); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if p, ok := strings.CutPrefix(l, "0::"); ok && strings.HasSuffix(v.cg.Path(), p) && p != "/" {
+					return true
+				}
+			}
+		}
+	}
+	for i := 0; i < 64 && pid > 1; i++ {
+		if pid == v.pid {
+			return true
+		}
+		pid = parentOf(pid)
+	}
+	return false
+}
+
+// parentOf reads the parent pid of pid from /proc; 0 when it is gone.
+func parentOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// healthEvent counts one health check's result and acts on a verdict.
+func (s *Supervisor) healthEvent(name string, v *service, err error) {
+	c := v.checks
+	if c == nil || v.state != running {
+		return
+	}
+	h := v.cfg.Health
+	if err == nil {
+		c.fails, c.passes = 0, c.passes+1
+		if !c.healthy && c.passes >= h.SuccessThreshold {
+			c.healthy = true
+			s.log.Info("healthy again", logging.String("service", name))
+		}
+		if !c.checked {
+			c.checked = true
+			s.log.Info("healthy", logging.String("service", name))
+			s.schedule()
+		}
+		return
+	}
+	c.passes, c.fails = 0, c.fails+1
+	s.log.Warn("health check failed", logging.String("service", name), logging.Int("failures", c.fails), logging.Err(err))
+	if c.healthy && c.fails >= h.FailureThreshold {
+		c.healthy = false
+		s.unhealthy(name, v, fmt.Sprintf("unhealthy: %d health checks failed in a row, the last: %v", c.fails, err))
+	}
+}
+
+// unhealthy applies the service's health action.
+func (s *Supervisor) unhealthy(name string, v *service, why string) {
+	v.reason = why
+	action := v.cfg.Health.Action
+	s.log.Error(why, logging.String("service", name), logging.String("action", string(action)))
+	switch action {
+	case config.HealthRestart:
+		if err := s.stopOne(name, true); err != nil {
+			s.log.Warn("cannot restart", logging.String("service", name), logging.Err(err))
+		}
+	case config.HealthStop:
+		v.held = true
+		if err := s.stopOne(name, false); err != nil && !v.cfg.Main {
+			s.log.Warn("cannot stop", logging.String("service", name), logging.Err(err))
+		}
+	case config.HealthShutdown:
+		s.shutdown("service "+name+" "+why, 1, true)
+	}
+}
