@@ -65,7 +65,7 @@ func (s *Supervisor) StartService(name string) error {
 // services that depend on it are not stopped.
 func (s *Supervisor) StopService(name string) error {
 	var err error
-	if derr := s.do(func() { err = s.stopOne(name, false) }); derr != nil {
+	if derr := s.do(func() { err = s.stopOne(name, false, "the control socket") }); derr != nil {
 		return derr
 	}
 	return err
@@ -75,14 +75,15 @@ func (s *Supervisor) StopService(name string) error {
 // it again; one that is not running is started.
 func (s *Supervisor) RestartService(name string) error {
 	var err error
-	if derr := s.do(func() { err = s.stopOne(name, true) }); derr != nil {
+	if derr := s.do(func() { err = s.stopOne(name, true, "the control socket") }); derr != nil {
 		return derr
 	}
 	return err
 }
 
-// SignalService sends sig to a running service as its stop mode reaches
-// it: its cgroup, its process group, or its process.
+// SignalService sends sig to a running service's main process, as
+// `docker kill -s` does to a container's: a reload signal (HUP) is meant
+// for the daemon, not for every helper it runs.
 func (s *Supervisor) SignalService(name string, sig syscall.Signal) error {
 	var err error
 	if derr := s.do(func() {
@@ -95,7 +96,7 @@ func (s *Supervisor) SignalService(name string, sig syscall.Signal) error {
 			return
 		}
 		s.log.Info("signal from the control socket", logging.String("service", name), logging.String("signal", signals.Name(sig)))
-		s.kill(v, sig)
+		err = s.opts.Starter.Signal(v.pid, sig)
 	}); derr != nil {
 		return derr
 	}
@@ -129,7 +130,7 @@ func (s *Supervisor) startOne(name string) error {
 	if !v.cfg.Enabled {
 		return fmt.Errorf("%s is disabled in the configuration", name)
 	}
-	s.log.Info("start from the control socket", logging.String("service", name))
+	s.log.Info("starting on request", logging.String("service", name))
 	v.held, v.failed, v.doomed, v.succeeded = false, false, false, false
 	v.window, v.delay, v.reason = nil, v.cfg.Restart.Delay, ""
 	v.set(waiting, s.now())
@@ -139,8 +140,8 @@ func (s *Supervisor) startOne(name string) error {
 }
 
 // stopOne stops a service for StopService, or for RestartService with
-// again set.
-func (s *Supervisor) stopOne(name string, again bool) error {
+// again set; by says who asked, for the log and the service's reason.
+func (s *Supervisor) stopOne(name string, again bool, by string) error {
 	v, err := s.service(name)
 	if err != nil {
 		return err
@@ -158,7 +159,7 @@ func (s *Supervisor) stopOne(name string, again bool) error {
 			return nil // it is on its way to start
 		}
 		v.stopTimer()
-		v.held, v.reason = true, "stopped from the control socket"
+		v.held, v.reason = true, "stopped by "+by
 		v.set(stopped, s.now())
 		s.checkFinished()
 		return nil
@@ -174,9 +175,12 @@ func (s *Supervisor) stopOne(name string, again bool) error {
 		what = "restart"
 		v.restartAfterStop = true
 	} else {
-		v.held, v.reason = true, "stopped from the control socket"
+		v.held = true
+		if v.reason == "" || by == "the control socket" {
+			v.reason = "stopped by " + by
+		}
 	}
-	s.log.Info(what+" from the control socket", logging.String("service", name), logging.Int("pid", v.pid))
+	s.log.Info(what+" by "+by, logging.String("service", name), logging.Int("pid", v.pid))
 	v.set(stopping, s.now())
 	s.kill(v, v.cfg.Stop.Signal)
 	gen := v.gen
@@ -273,7 +277,23 @@ func (a controlAPI) Signal(name string, sig syscall.Signal) error {
 	return a.s.SignalService(name, sig)
 }
 
-// Reload re-reads the configuration. Not built yet (issue #7): it says so.
+// Reload re-reads the configuration through Options.Reload and applies
+// it: services that are new are started, those that are gone are stopped
+// and dropped, those whose definition changed are restarted, and the
+// others are left alone. A configuration with errors changes nothing; the
+// error says what is wrong.
 func (s *Supervisor) Reload() error {
-	return errors.New("reload is not supported by this version of initbox: restart initbox, or restart the services with initbox ctl restart")
+	if s.opts.Reload == nil {
+		return errors.New("reload: this initbox has no configuration file to read again")
+	}
+	c, err := s.opts.Reload()
+	if err != nil {
+		s.log.Error("reload refused: the configuration has errors, nothing changed", logging.Err(err))
+		return err
+	}
+	var rerr error
+	if derr := s.do(func() { rerr = s.apply(c) }); derr != nil {
+		return derr
+	}
+	return rerr
 }

@@ -168,3 +168,21 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestReloadErrors: without a way to read the config again, and with a
+// config that has errors, Reload says so and changes nothing.
+func TestReloadErrors(t *testing.T) {
+	s, _, _, _ := start(t, `
+[services.a]
+command = ["sleep", "1000"]
+`)
+	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "no configuration file") {
+		t.Errorf("Reload without Options.Reload: %v", err)
+	}
+	bad := errors.New("initbox.toml:3:1: unknown key")
+	s.opts.Reload = func() (*config.Config, error) { return nil, bad }
+	if err := s.Reload(); err != bad {
+		t.Errorf("Reload of a bad config: %v, want its error", err)
+	}
+	waitFor(t, "a to run", func() bool { return s.status("a") == running })
+}

@@ -364,12 +364,12 @@ func (s *Supervisor) unhealthy(name string, v *service, why string) {
 	s.log.Error(why, logging.String("service", name), logging.String("action", string(action)))
 	switch action {
 	case config.HealthRestart:
-		if err := s.stopOne(name, true); err != nil {
+		if err := s.stopOne(name, true, "its health action"); err != nil {
 			s.log.Warn("cannot restart", logging.String("service", name), logging.Err(err))
 		}
 	case config.HealthStop:
 		v.held = true
-		if err := s.stopOne(name, false); err != nil && !v.cfg.Main {
+		if err := s.stopOne(name, false, "its health action"); err != nil && !v.cfg.Main {
 			s.log.Warn("cannot stop", logging.String("service", name), logging.Err(err))
 		}
 	case config.HealthShutdown:

@@ -80,6 +80,8 @@ type service struct {
 	notify      *notify.Socket // its NOTIFY_SOCKET, made on first use
 	pendingPipe *notify.Pipe   // fd readiness, between prepare and start
 	checks      *checks        // readiness and health of the current run
+	// removed: a reload dropped it; it is forgotten once stopped.
+	removed bool
 	// failing: it is being stopped because its start failed (not ready
 	// in time); its exit counts as a failure, not as a stop.
 	failing bool

@@ -62,6 +62,9 @@ type Options struct {
 	Now func() time.Time
 	// Cgroups, if not nil, gives each service a cgroup of its own.
 	Cgroups *cgroup.Tree
+	// Reload, if not nil, reads the configuration again, validated, for
+	// SIGHUP and Supervisor.Reload.
+	Reload func() (*config.Config, error)
 }
 
 // A Supervisor runs one configuration once.
@@ -357,6 +360,13 @@ func (s *Supervisor) signal(sig syscall.Signal) {
 		s.shutdown("signal "+signals.Name(sig), 0, false)
 		return
 	}
+	if sig == unix.SIGHUP && s.opts.Reload != nil {
+		// As systemd and s6-svscan: HUP to the supervisor reloads its
+		// configuration. `initbox ctl signal HUP NAME` reaches a service.
+		s.log.Info("SIGHUP: reloading the configuration")
+		s.reload()
+		return
+	}
 	if signals.Classify(sig) != signals.Forward {
 		s.log.Debug("not forwarded", logging.String("signal", signals.Name(sig)))
 		return
@@ -502,6 +512,7 @@ func (s *Supervisor) kill(v *service, sig syscall.Signal) {
 // checkFinished ends the run when nothing runs and nothing can start any
 // more: every service finished on its own.
 func (s *Supervisor) checkFinished() {
+	s.dropRemoved()
 	if s.shuttingDown {
 		if s.done() {
 			s.finishStatus()

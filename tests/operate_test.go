@@ -396,3 +396,124 @@ func checkPromText(t *testing.T, body string) {
 		}
 	}
 }
+
+// TestReload: SIGHUP, and `initbox ctl reload`, apply a new config: a new
+// service starts, a removed one stops, a changed one restarts, and an
+// unchanged one keeps running untouched; a config with an error changes
+// nothing and says where the error is.
+func TestReload(t *testing.T) {
+	requirePID1(t)
+	dir, file := opConfig(t, `
+[init]
+control_socket = "@D@/control.sock"
+
+[services.keep]
+shell = "echo run >>@D@/keep; exec sleep 1000"
+[services.change]
+shell = "echo run-a >>@D@/change; exec sleep 1000"
+[services.drop]
+shell = "echo run >>@D@/drop; trap 'echo stopped >>@D@/drop; exit 0' TERM; while :; do sleep 0.05; done"
+`)
+	p := svStart(t, file, nil)
+	for _, f := range []string{"keep", "change", "drop"} {
+		p.waitFile(filepath.Join(dir, f), 10*time.Second)
+	}
+	text := func(f string) string { b, _ := os.ReadFile(filepath.Join(dir, f)); return string(b) }
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(strings.ReplaceAll(s, "@D@", dir)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`
+[init]
+control_socket = "@D@/control.sock"
+
+[services.keep]
+shell = "echo run >>@D@/keep; exec sleep 1000"
+[services.change]
+shell = "echo run-b >>@D@/change; exec sleep 1000"
+[services.add]
+shell = "echo run >>@D@/add; exec sleep 1000"
+`)
+	p.signal(syscall.SIGHUP)
+	p.waitFile(filepath.Join(dir, "add"), 10*time.Second)
+	p.waitStderr(`"service": "drop"`, 5*time.Second)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(text("change"), "run-b") || !strings.Contains(text("drop"), "stopped"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGHUP: change %q, drop %q\n%s", text("change"), text("drop"), p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(text("keep"), "run"); n != 1 {
+		t.Errorf("the unchanged service ran %d times, want 1", n)
+	}
+
+	// A broken config: nothing changes, the error has its position.
+	write("[services.keep]\nshell = \"true\"\ncomand = 1\n")
+	out, code := ctl(t, filepath.Join(dir, "control.sock"), 0, "reload")
+	if code != 1 || !strings.Contains(out, "initbox.toml:3:1") {
+		t.Errorf("ctl reload of a broken config = %d, want 1 and the error's position\n%s", code, out)
+	}
+	out, _ = ctl(t, filepath.Join(dir, "control.sock"), 0, "status")
+	for _, want := range []string{"keep", "change", "add"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after a bad reload, status lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "drop") {
+		t.Errorf("the removed service is still listed:\n%s", out)
+	}
+	r := p.stopBySIGTERM(5 * time.Second)
+	if n := strings.Count(text("keep"), "run"); n != 1 {
+		t.Errorf("the unchanged service ran %d times after the bad reload, want 1\n%v", n, r)
+	}
+}
+
+// TestHealthActions: what each health action does once the check has
+// failed failure_threshold times: stop leaves the service stopped and
+// initbox up, shutdown stops everything with status 1, none only says so.
+func TestHealthActions(t *testing.T) {
+	requirePID1(t)
+	for _, tc := range []struct {
+		action string
+		exits  bool // initbox exits by itself
+		code   int
+		log    string
+	}{
+		{"stop", false, 0, "stop by its health action"},
+		{"shutdown", true, 1, "unhealthy: 2 health checks failed in a row"},
+		{"none", false, 0, `"action": "none"`},
+	} {
+		t.Run(tc.action, func(t *testing.T) {
+			dir, file := opConfig(t, fmt.Sprintf(`
+[services.app]
+shell = "echo run >>@D@/runs; exec sleep 1000"
+[services.app.health]
+exec = ["false"]
+interval = "100ms"
+failure_threshold = 2
+action = %q
+
+[services.other]
+command = ["sleep", "1000"]
+`, tc.action))
+			p := svStart(t, file, nil)
+			if tc.exits {
+				r := p.wait()
+				if r.code != tc.code || !strings.Contains(r.stderr, tc.log) {
+					t.Errorf("exit %d, want %d and %q\n%v", r.code, tc.code, tc.log, r)
+				}
+				return
+			}
+			p.waitStderr(tc.log, 10*time.Second)
+			time.Sleep(400 * time.Millisecond) // a restart would show by now
+			r := p.stopBySIGTERM(5 * time.Second)
+			if b, _ := os.ReadFile(filepath.Join(dir, "runs")); strings.Count(string(b), "run") != 1 {
+				t.Errorf("action %s: app ran %d times, want once\n%v", tc.action, strings.Count(string(b), "run"), r)
+			}
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d\n%v", r.code, tc.code, r)
+			}
+		})
+	}
+}

@@ -77,6 +77,28 @@ func loadConfig(o runOptions) (*config.Config, error) {
 	return nil, err
 }
 
+// buildConfig reads the configuration o names and adds the program given
+// after -- as the implicit main service; implicit is its name, or "".
+func buildConfig(o runOptions) (c *config.Config, implicit string, err error) {
+	c, err = loadConfig(o)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(o.argv) > 0 {
+		m := config.NewService("main")
+		m.Command, m.Main = o.argv, true
+		m.Restart.Policy = config.RestartNever
+		if err := c.Add(m); err != nil {
+			return nil, "", fmt.Errorf("-- %s: %w", o.argv[0], err)
+		}
+		if err := c.Validate(); err != nil {
+			return nil, "", err
+		}
+		implicit = "main"
+	}
+	return c, implicit, nil
+}
+
 // runSupervisor is `initbox run`.
 func runSupervisor(name string, args []string, in *signals.Intake, r *reaper.Reaper) int {
 	o, err := parseRun(args, os.LookupEnv)
@@ -84,25 +106,10 @@ func runSupervisor(name string, args []string, in *signals.Intake, r *reaper.Rea
 		fmt.Fprintf(os.Stderr, "%s run: %v\n", name, err)
 		return 2
 	}
-	c, err := loadConfig(o)
+	c, implicit, err := buildConfig(o)
 	if err != nil {
 		printConfigError(name, err)
 		return 2
-	}
-	implicit := ""
-	if len(o.argv) > 0 {
-		m := config.NewService("main")
-		m.Command, m.Main = o.argv, true
-		m.Restart.Policy = config.RestartNever
-		if err := c.Add(m); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: -- %s: %v\n", name, o.argv[0], err)
-			return 2
-		}
-		if err := c.Validate(); err != nil {
-			printConfigError(name, err)
-			return 2
-		}
-		implicit = "main"
 	}
 	if len(c.Order) == 0 {
 		fmt.Fprintf(os.Stderr, "%s: %s defines no service and no program was given\n", name, c.File)
@@ -148,6 +155,10 @@ func runSupervisor(name string, args []string, in *signals.Intake, r *reaper.Rea
 		Log:          log,
 		ImplicitMain: implicit,
 		Cgroups:      tree,
+		Reload: func() (*config.Config, error) {
+			c, _, err := buildConfig(o)
+			return c, err
+		},
 	})
 	if path := c.Init.ControlSocket; path != "" {
 		// An aid to operators, not a service: initbox runs without it.
