@@ -1189,3 +1189,25 @@ func TestOutputString(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadRefusesWorldWritable: a config file anybody may write is refused
+// with the fix; group-writable is the admin's choice and loads.
+func TestLoadRefusesWorldWritable(t *testing.T) {
+	for _, tc := range []struct {
+		mode os.FileMode
+		ok   bool
+	}{{0o644, true}, {0o664, true}, {0o666, false}, {0o602, false}} {
+		f := filepath.Join(t.TempDir(), "initbox.toml")
+		if err := os.WriteFile(f, []byte("[services.a]\nshell = \"true\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(f, tc.mode)
+		_, err := Load(f, noEnv)
+		if tc.ok != (err == nil) {
+			t.Errorf("mode %04o: %v", tc.mode, err)
+		}
+		if !tc.ok && (!errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "chmod o-w "+f)) {
+			t.Errorf("mode %04o: %v, want ErrInsecure and the fix", tc.mode, err)
+		}
+	}
+}

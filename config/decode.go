@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,12 +46,28 @@ type meta struct {
 	added map[string]bool // services added with Add: they have no place in the file
 }
 
+// ErrInsecure is wrapped by Load's error for a config file every user may
+// write.
+var ErrInsecure = errors.New("insecure config file")
+
 // Load reads and parses the config file at path; see Parse. Relative paths
 // in the file are relative to the file's directory. An error reading the
 // file is returned wrapped (errors.Is(err, fs.ErrNotExist) works); a bad
 // file gives an *Errors.
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	// The file says what initbox runs, as whom: one anybody may write is
+	// a way for anybody to run commands as root (sshd refuses such files
+	// for the same reason). Checked on the open file, not the name, so
+	// that it cannot be swapped in between.
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o002 != 0 {
+		return nil, fmt.Errorf("config: %s is writable by every user (mode %04o): anyone could make initbox run their commands; chmod o-w %s: %w", path, st.Mode().Perm(), path, ErrInsecure)
+	}
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -3,6 +3,8 @@ package control
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -298,7 +300,50 @@ func appendMetrics(b []byte, sts []ServiceStatus) []byte {
 			b = append(b, '\n')
 		}
 	}
+	// initbox's own cost, to watch for leaks (issue #9: flat under a
+	// crash loop).
+	for _, m := range []struct {
+		name, help string
+		value      int64
+	}{
+		{"initbox_goroutines", "Goroutines in initbox.", int64(runtime.NumGoroutine())},
+		{"initbox_open_fds", "File descriptors initbox has open.", openFDs()},
+		{"initbox_resident_memory_bytes", "initbox's resident set size.", residentBytes()},
+	} {
+		if m.value < 0 {
+			continue
+		}
+		b = append(b, "# HELP "+m.name+" "+m.help+"\n# TYPE "+m.name+" gauge\n"+m.name+" "+strconv.FormatInt(m.value, 10)+"\n"...)
+	}
 	return b
+}
+
+// openFDs counts the entries of /proc/self/fd, less the one the count
+// itself opens; -1 if it cannot.
+func openFDs() int64 {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return int64(len(ents) - 1)
+}
+
+// residentBytes reads the resident set from /proc/self/statm; -1 if it
+// cannot.
+func residentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
 }
 
 // appendLabelValue escapes a label value as the text format requires:

@@ -201,6 +201,8 @@ func (s *Server) accept() {
 
 // serve answers one request on the connection nfd and closes it.
 func (s *Server) serve(nfd int) {
+	// A bug in the parser must cost one connection, not PID 1.
+	defer s.log.Recover("control connection")
 	uid, allowed := -1, true
 	if s.unix {
 		cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/reaper"
 )
 
 // start runs the config text in a Supervisor on another goroutine and
@@ -185,4 +186,34 @@ command = ["sleep", "1000"]
 		t.Errorf("Reload of a bad config: %v, want its error", err)
 	}
 	waitFor(t, "a to run", func() bool { return s.status("a") == running })
+}
+
+// panicStarter panics on every start, as a bug in the start path would.
+type panicStarter struct{ Starter }
+
+func (panicStarter) Start(func() (int, error)) (int, <-chan reaper.Exit, error) {
+	panic("bug in the start path")
+}
+
+// TestPanicShutsDownInOrder: a panic on the supervisor's goroutine is
+// recovered and logged, and the run ends with status 1 instead of taking
+// PID 1 down.
+func TestPanicShutsDownInOrder(t *testing.T) {
+	c, err := config.Parse("initbox.toml", []byte("[services.a]\ncommand = [\"sleep\", \"1000\"]\n"), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, logBuf syncBuffer
+	s := New(Options{Config: c, Starter: panicStarter{sharedReaper()}, Env: os.Environ(), Stdout: &out, Stderr: &out,
+		Log: logging.New(&logBuf, logging.Console, logging.DebugLevel)})
+	done := make(chan int, 1)
+	go func() { done <- s.Run(make(chan os.Signal)) }()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(logBuf.String(), "recovered from panic") || !strings.Contains(logBuf.String(), "bug in the start path") {
+			t.Errorf("status %d, log:\n%s", code, logBuf.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Run did not end after a panic; log:\n%s", logBuf.String())
+	}
 }

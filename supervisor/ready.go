@@ -52,6 +52,7 @@ func (s *Supervisor) notifySocket(name string, v *service) (string, error) {
 	}
 	v.notify = sock
 	go func() {
+		defer s.log.Recover("notify socket of " + name)
 		for m := range sock.Messages() {
 			s.events <- event{name: name, kind: evNotify, msg: m}
 		}
@@ -103,6 +104,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 		c.pipe = p
 		p.W().Close() // the service has its copy
 		go func() {
+			defer s.log.Recover("ready fd of " + name)
 			err := p.Wait(ctx)
 			p.Close()
 			if ctx.Err() == nil {
@@ -112,6 +114,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 	default:
 		chk := v.probe(r.TCP, r.HTTP, r.File, r.Exec, env)
 		go func() {
+			defer s.log.Recover("ready check of " + name)
 			t := time.NewTicker(r.Interval)
 			defer t.Stop()
 			for {
@@ -137,6 +140,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 	if m := h.Method(); m != "" {
 		chk := v.probe(h.TCP, h.HTTP, "", h.Exec, env)
 		go func() {
+			defer s.log.Recover("health check of " + name)
 			select {
 			case <-ctx.Done():
 				return

@@ -496,6 +496,7 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		s.copies.Add(1)
 		go func() {
 			defer s.copies.Done()
+			defer s.log.Recover("output of " + c.Name)
 			defer cp.r.Close()
 			output.Copy(cp.sink, output.Prefix(c.Name), cp.r, v.logs)
 		}()

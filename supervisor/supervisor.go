@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"syscall"
@@ -173,37 +174,58 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 		return 1
 	}
 	cloexecInherited()
-	s.schedule()
-	s.checkFinished()
 	var cgEvents <-chan struct{}
 	if s.opts.Cgroups != nil {
 		cgEvents = s.opts.Cgroups.Events()
 	}
 	var giveUp <-chan time.Time
-	for !s.done() {
+	panics := 0
+	step := func(f func()) {
+		// A bug must not take PID 1 down with every service (DESIGN: "an
+		// internal error shuts down in order"): the panic is logged and
+		// everything stops; a second one, amid the stop, kills everything.
+		defer func() {
+			if v := recover(); v != nil {
+				panics++
+				s.log.Error("internal error: recovered from panic; stopping everything", logging.String("panic", fmt.Sprint(v)), logging.String("stack", string(debug.Stack())))
+				if panics > 1 || s.shuttingDown {
+					s.killAll()
+				}
+				s.shutdown(fmt.Sprintf("internal error: %v", v), 1, true)
+			}
+		}()
+		f()
+	}
+	step(func() {
+		s.schedule()
+		s.checkFinished()
+	})
+	for !s.done() && panics < maxPanics {
 		var deadline <-chan time.Time
 		if s.deadline != nil {
 			deadline = s.deadline.C
 		}
-		select {
-		case ev := <-s.events:
-			s.handle(ev)
-		case <-cgEvents:
-			s.cgroupEvents()
-		case r := <-s.reqs:
-			r.fn()
-			close(r.done)
-		case sig := <-sigs:
-			s.signal(sig.(syscall.Signal))
-		case <-deadline:
-			s.deadline = nil
-			s.log.Warn("shutdown timeout reached: killing every service left", logging.Duration("shutdown_timeout", s.cfg.Init.ShutdownTimeout))
-			s.killAll()
-			giveUp = time.After(drainGiveUp)
-		case <-giveUp:
-			giveUp = nil
-			s.abandonDrains()
-		}
+		step(func() {
+			select {
+			case ev := <-s.events:
+				s.handle(ev)
+			case <-cgEvents:
+				s.cgroupEvents()
+			case r := <-s.reqs:
+				defer close(r.done)
+				r.fn()
+			case sig := <-sigs:
+				s.signal(sig.(syscall.Signal))
+			case <-deadline:
+				s.deadline = nil
+				s.log.Warn("shutdown timeout reached: killing every service left", logging.Duration("shutdown_timeout", s.cfg.Init.ShutdownTimeout))
+				s.killAll()
+				giveUp = time.After(drainGiveUp)
+			case <-giveUp:
+				giveUp = nil
+				s.abandonDrains()
+			}
+		})
 	}
 	if s.deadline != nil {
 		s.deadline.Stop()
@@ -219,6 +241,10 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 	s.log.Info("supervisor done", logging.Int("status", s.exitCode), logging.String("reason", s.exitWhy))
 	return s.exitCode
 }
+
+// maxPanics ends Run after this many recovered panics, even with services
+// left: their final sweep (PID 1) or initbox's exit ends them.
+const maxPanics = 10
 
 // done reports whether nothing runs and nothing will start.
 func (s *Supervisor) done() bool {

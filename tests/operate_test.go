@@ -384,8 +384,12 @@ func checkPromText(t *testing.T, body string) {
 		if strings.HasPrefix(l, "# HELP ") || strings.HasPrefix(l, "# TYPE ") {
 			continue
 		}
-		name, rest, _ := strings.Cut(l, "{")
+		name, rest, labelled := strings.Cut(l, "{")
 		labels, value, ok := strings.Cut(rest, "} ")
+		if !labelled {
+			name, value, ok = strings.Cut(l, " ")
+			labels = `service=""`
+		}
 		if !ok || name == "" || strings.ContainsAny(name, " \t") || !strings.Contains(labels, `service="`) {
 			t.Errorf("/metrics: bad sample line %q", l)
 			continue

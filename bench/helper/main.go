@@ -6,6 +6,9 @@
 //	helper storm N W    an orphan storm of N orphans in waves of at most W,
 //	                    run as the init's child inside a new PID namespace;
 //	                    prints "drain_us peak_zombies zombies_left"
+//	helper race K       K orphans that exit at the very moment the helper
+//	                    does, with status 42 (tests/stress_test.go: the
+//	                    child's status must not be lost among theirs)
 //
 // The storm is written in Go with raw clone(2) rather than in sh because a
 // shell needs ~2.7 ms per orphan it forks (27 s for 10,000 here), which
@@ -38,6 +41,9 @@ func main() {
 		n, _ := strconv.Atoi(os.Args[2])
 		w, _ := strconv.Atoi(os.Args[3])
 		storm(n, w)
+	case "race":
+		k, _ := strconv.Atoi(os.Args[2])
+		race(k)
 	default:
 		os.Exit(2)
 	}
@@ -132,6 +138,26 @@ func storm(n, wave int) {
 		total += time.Since(t1)
 	}
 	fmt.Printf("%d %d %d\n", total.Microseconds(), peak, zombies())
+}
+
+// race leaves k orphans blocked on a pipe whose last writer is this
+// process, then exits 42: its exit closes the pipe, and the orphans exit
+// with it, all at once.
+func race(k int) {
+	mem, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_ANON)
+	if err != nil {
+		fail("mmap: %v", err)
+	}
+	var p [2]int
+	if err := syscall.Pipe(p[:]); err != nil {
+		fail("pipe: %v", err)
+	}
+	pid := forkWave(k, p[0], p[1], (*int64)(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&mem[64])))
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(int(pid), &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		fail("intermediate: %v %v", err, ws)
+	}
+	syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 42, 0, 0)
 }
 
 // forkWave clones an intermediate process which clones k orphans and
