@@ -14,13 +14,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/launch"
 )
 
-// The test binary is also the trampoline of Prepare's fallback, as
-// initbox is: run with EnterCommand, it joins the leaf and execs.
+// The test binary is also the trampoline that joins a leaf where clone3
+// is refused, as initbox is (package launch).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == EnterCommand {
-		os.Exit(Enter(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == launch.Command {
+		os.Exit(launch.Main(os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }
@@ -178,9 +180,13 @@ func start(t *testing.T, g *Group, argv ...string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, args, release, err := g.Prepare(self, argv[0], argv, attr)
+	path, args := argv[0], argv
+	release, ok, err := g.Prepare(attr.Sys)
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
+	}
+	if !ok {
+		path, args, attr = launch.Wrap(self, launch.Spec{Cgroup: g.Path()}, path, args, attr)
 	}
 	pid, err := syscall.ForkExec(path, args, attr)
 	release()
@@ -343,27 +349,6 @@ func TestOpenRefuses(t *testing.T) {
 		_, err := Open(Info{Err: fmt.Errorf("%w: because", e)}, Options{})
 		if !errors.Is(err, e) {
 			t.Errorf("Open with %v = %v", e, err)
-		}
-	}
-}
-
-// TestEnterErrors: the trampoline says why it could not run the program,
-// and exits as a shell would.
-func TestEnterErrors(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		args []string
-		code int
-		msg  string
-	}{
-		{[]string{"x"}, 126, "want LEAF"},
-		{[]string{dir, "-", "-", "-", "-", "/bin/true", "--", "true"}, 126, "cannot join cgroup"},
-	} {
-		if code := Enter(tc.args); code != tc.code {
-			t.Errorf("Enter(%q) = %d, want %d", tc.args, code, tc.code)
-		}
-		if err := enter(tc.args); err == nil || !strings.Contains(err.Error(), tc.msg) {
-			t.Errorf("enter(%q) = %v, want %q", tc.args, err, tc.msg)
 		}
 	}
 }

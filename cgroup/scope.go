@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,22 +58,6 @@ func NewScope(info Info, prefix string, l Limits) (*Scope, error) {
 
 // Path is the scope's directory.
 func (s *Scope) Path() string { return s.path }
-
-// Prepare makes a start by syscall.ForkExec begin inside the scope, with
-// clone3(CLONE_INTO_CGROUP): a cgroup namespace made by the same clone is
-// then rooted at the scope. release closes the scope's fd; call it after
-// the start. Where clone3 is refused, ok is false and attr is unchanged.
-func (s *Scope) Prepare(sys *syscall.SysProcAttr) (release func(), ok bool, err error) {
-	if !cloneIntoCgroup() {
-		return func() {}, false, nil
-	}
-	fd, err := unix.Open(s.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, false, &fs.PathError{Op: "open", Path: s.path, Err: err}
-	}
-	sys.UseCgroupFD, sys.CgroupFD = true, fd
-	return func() { unix.Close(fd) }, true, nil
-}
 
 // Remove kills whatever is still in the scope and removes it and every
 // cgroup under it, the deepest first.

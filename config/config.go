@@ -131,6 +131,15 @@ type Service struct {
 	// USR1, USR2, WINCH...) reach this service too. The main service always
 	// gets them.
 	ForwardSignals bool
+	// NoNewPrivs sets no_new_privs for the service: neither it nor its
+	// children gain privileges by exec (setuid binaries, file
+	// capabilities).
+	NoNewPrivs bool
+	// Capabilities, if not nil, is the capability bounding set the service
+	// keeps ("CAP_NET_BIND_SERVICE"); empty keeps none. A service with a
+	// User other than root gets them as ambient capabilities too, so that
+	// it can use them.
+	Capabilities []string
 	// DependsOn maps each service this one waits for to the condition it
 	// waits for.
 	DependsOn map[string]Condition

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -1208,6 +1209,46 @@ func TestLoadRefusesWorldWritable(t *testing.T) {
 		}
 		if !tc.ok && (!errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "chmod o-w "+f)) {
 			t.Errorf("mode %04o: %v, want ErrInsecure and the fix", tc.mode, err)
+		}
+	}
+}
+
+// TestCapabilities: names with or without CAP_, any case, come out as
+// CAP_X; [] keeps none (not nil); unknown names are errors at their
+// position, with a suggestion.
+func TestCapabilities(t *testing.T) {
+	c, err := Parse("initbox.toml", []byte(`
+[services.a]
+shell = "true"
+no_new_privs = true
+capabilities = ["CAP_NET_BIND_SERVICE", "net_raw", "Sys_Nice"]
+[services.b]
+shell = "true"
+capabilities = []
+[services.c]
+shell = "true"
+`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, cc := c.Services["a"], c.Services["b"], c.Services["c"]
+	if !a.NoNewPrivs || !slices.Equal(a.Capabilities, []string{"CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_NICE"}) {
+		t.Errorf("a: no_new_privs %v, capabilities %q", a.NoNewPrivs, a.Capabilities)
+	}
+	if b.Capabilities == nil || len(b.Capabilities) != 0 || cc.Capabilities != nil || cc.NoNewPrivs {
+		t.Errorf("b: %#v (want empty, not nil); c: %#v (want nil)", b.Capabilities, cc.Capabilities)
+	}
+	_, err = Parse("initbox.toml", []byte("[services.a]\nshell = \"true\"\ncapabilities = [\"CAP_NET_BIND_SERVIC\", 3]\n"), noEnv)
+	want := []string{
+		`initbox.toml:3:17: services.a.capabilities[0]: unknown capability "CAP_NET_BIND_SERVIC"; did you mean "CAP_NET_BIND_SERVICE"?`,
+		`initbox.toml:3:40: services.a.capabilities[1]: want a string, not an integer`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	for i, n := range capabilities {
+		if got, ok := Capability(strings.ToLower(strings.TrimPrefix(n, "CAP_"))); !ok || got != i {
+			t.Errorf("Capability(%q) = %d, %v; want %d", n, got, ok, i)
 		}
 	}
 }

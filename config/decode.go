@@ -29,7 +29,7 @@ var (
 	initKeys      = []string{"shutdown_timeout", "log_format", "log_prefix", "grace", "cgroups", "control_socket", "http_listen"}
 	initLater     = []string(nil)
 	cgroupsKeys   = []string{"mode", "init", "services"}
-	serviceKeys   = []string{"command", "shell", "type", "main", "essential", "enabled", "user", "group", "working_dir", "env", "env_file", "inherit_env", "stdout", "stderr", "forward_signals", "depends_on", "restart", "stop", "resources", "ready", "health"}
+	serviceKeys   = []string{"command", "shell", "type", "main", "essential", "enabled", "user", "group", "working_dir", "env", "env_file", "inherit_env", "stdout", "stderr", "forward_signals", "no_new_privs", "capabilities", "depends_on", "restart", "stop", "resources", "ready", "health"}
 	serviceLater  = []string(nil)
 	restartKeys   = []string{"policy", "delay", "multiplier", "max_delay", "reset_after", "limit_burst", "limit_interval", "success_exit_codes"}
 	stopKeys      = []string{"signal", "timeout", "mode"}
@@ -570,6 +570,10 @@ func (d *decoder) service(name string, p keyPath, m map[string]any) *Service {
 			}
 		case "forward_signals":
 			s.ForwardSignals, _ = d.boolean(kp, v)
+		case "no_new_privs":
+			s.NoNewPrivs, _ = d.boolean(kp, v)
+		case "capabilities":
+			s.Capabilities = d.capabilities(kp, v)
 		case "depends_on":
 			s.DependsOn = d.dependsOn(kp, v)
 		case "restart":
@@ -1195,6 +1199,31 @@ func (d *decoder) pidsMax(p keyPath, v any) (int64, bool) {
 	}
 	d.fail(p, "want an integer or \"max\", not %s", typeName(v))
 	return 0, false
+}
+
+// capabilities reads an array of capability names; the result is never
+// nil (an empty array keeps none), and names are as Capability spells
+// them.
+func (d *decoder) capabilities(p keyPath, v any) []string {
+	arr, ok := v.([]any)
+	if !ok {
+		d.fail(p, "want an array of capability names such as [\"CAP_NET_BIND_SERVICE\"], not %s", typeName(v))
+		return nil
+	}
+	out := []string{}
+	for i, e := range arr {
+		t, ok := d.str(p.index(i), e)
+		if !ok {
+			continue
+		}
+		c, ok := Capability(t.val)
+		if !ok {
+			d.fail(p.index(i), "unknown capability %s%s", t, didYouMean(strings.ToUpper(t.val), capabilities))
+			continue
+		}
+		out = append(out, capabilities[c])
+	}
+	return out
 }
 
 // signal reads "SIGTERM", "TERM", "15", 15 or "RTMIN+3".

@@ -15,6 +15,7 @@ import (
 
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/signals"
 )
@@ -65,25 +66,51 @@ func (s *Supervisor) checkResources() bool {
 }
 
 // prepareCgroup makes the service's leaf, with its limits, and arranges
-// for the start to happen inside it. It returns what to start and a
-// release to call once started.
-func (s *Supervisor) prepareCgroup(v *service, path string, argv []string, attr *syscall.ProcAttr) (string, []string, func(), error) {
+// for the start with sys to happen inside it: by clone3, with release to
+// call once started, or else join names the leaf for the trampoline to
+// join before exec.
+func (s *Supervisor) prepareCgroup(v *service, sys *syscall.SysProcAttr) (release func(), join string, err error) {
 	t := s.opts.Cgroups
 	none := func() {}
 	if t == nil || s.cfg.Init.Cgroups.Mode == config.CgroupOff {
-		return path, argv, none, nil
+		return none, "", nil
 	}
 	g, err := t.Create(v.cfg.Name, v.limits)
 	if err != nil {
 		if s.cfg.Init.Cgroups.Mode == config.CgroupRequired {
-			return "", nil, none, fmt.Errorf("cgroup: %w", err)
+			return none, "", fmt.Errorf("cgroup: %w", err)
 		}
 		s.log.Warn("cannot make the service's cgroup: starting it without", logging.String("service", v.cfg.Name), logging.Err(err))
-		return path, argv, none, nil
+		return none, "", nil
 	}
 	v.cg = g
 	v.oomSeen = g.OOMKills()
-	return g.Prepare("/proc/self/exe", path, argv, attr)
+	release, ok, err := g.Prepare(sys)
+	if err != nil {
+		return none, "", err
+	}
+	if !ok {
+		return none, g.Path(), nil
+	}
+	return release, "", nil
+}
+
+// privileges is what the service's no_new_privs and capabilities ask the
+// trampoline for. A user other than root keeps its capabilities as
+// ambient ones: the bounding set alone gives a non-root process nothing.
+func privileges(c *config.Service, cred *syscall.Credential) launch.Spec {
+	spec := launch.Spec{NoNewPrivs: c.NoNewPrivs}
+	if c.Capabilities != nil {
+		spec.Bounding = []int{}
+		for _, name := range c.Capabilities {
+			n, _ := config.Capability(name)
+			spec.Bounding = append(spec.Bounding, n)
+		}
+		if cred != nil && cred.Uid != 0 {
+			spec.Ambient = spec.Bounding
+		}
+	}
+	return spec
 }
 
 // cloneRefused reports whether a start inside a cgroup failed because

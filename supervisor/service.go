@@ -14,6 +14,7 @@ import (
 
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/output"
@@ -442,17 +443,24 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		sys.Foreground, sys.Ctty = true, 0
 	}
 	attr := &syscall.ProcAttr{Dir: c.WorkingDir, Env: env, Files: files, Sys: sys}
-	execPath, execArgv, release, err := s.prepareCgroup(v, path, argv, attr)
+	release, join, err := s.prepareCgroup(v, attr.Sys)
 	if err != nil {
 		for _, c := range copies {
 			c.r.Close()
 		}
 		return 0, nil, err
 	}
+	spec := privileges(c, sys.Credential)
 	start := func() (int, <-chan reaper.Exit, error) {
 		defer release()
+		execPath, execArgv, execAttr := path, argv, attr
+		if spec.Cgroup = join; spec.Needed() {
+			// What ForkExec cannot do in the child: initbox runs first
+			// as the trampoline (package launch).
+			execPath, execArgv, execAttr = launch.Wrap("/proc/self/exe", spec, path, argv, attr)
+		}
 		return s.opts.Starter.Start(oomScoreAdj(v, func() (int, error) {
-			return s.opts.Fork(func() (int, error) { return syscall.ForkExec(execPath, execArgv, attr) })
+			return s.opts.Fork(func() (int, error) { return syscall.ForkExec(execPath, execArgv, execAttr) })
 		}))
 	}
 	pid, exited, err := start()
@@ -462,9 +470,8 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		s.log.Warn("clone3 cannot start processes inside cgroups here: using a trampoline that joins the cgroup before exec", logging.Err(err))
 		s.opts.Cgroups.CloneInto = false
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = false, 0
-		if execPath, execArgv, release, err = v.cg.Prepare("/proc/self/exe", path, argv, attr); err == nil {
-			pid, exited, err = start()
-		}
+		release, join = func() {}, v.cg.Path()
+		pid, exited, err = start()
 	}
 	if err != nil && v.cg != nil {
 		_ = v.cg.Remove()

@@ -521,3 +521,44 @@ command = ["sleep", "1000"]
 		})
 	}
 }
+
+// TestPrivileges: no_new_privs and capabilities are in place when the
+// service's program starts: the bounding set holds only what it lists, a
+// non-root user gets them as ambient (and so effective) capabilities, and
+// a service without the keys keeps initbox's.
+func TestPrivileges(t *testing.T) {
+	requirePID1(t)
+	const probe = `shell = "grep -E '^(Uid|NoNewPrivs|CapEff|CapBnd|CapAmb):' /proc/self/status | tr -s '\\t' ' ' | tr '\\n' ';'; echo"`
+	_, file := opConfig(t, `
+[services.web]
+user = "nobody"
+working_dir = "/"
+no_new_privs = true
+capabilities = ["CAP_NET_BIND_SERVICE"]
+`+probe+`
+
+[services.none]
+capabilities = []
+`+probe+`
+
+[services.plain]
+`+probe+`
+`)
+	r := svRun(t, file, nil)
+	own, _ := os.ReadFile("/proc/self/status")
+	var ownBnd string
+	for _, l := range strings.Split(string(own), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			ownBnd = strings.TrimSpace(v)
+		}
+	}
+	for _, want := range []string{
+		"web | Uid: 65534 65534 65534 65534;CapEff: 0000000000000400;CapBnd: 0000000000000400;CapAmb: 0000000000000400;NoNewPrivs: 1;",
+		"none | Uid: 0 0 0 0;CapEff: 0000000000000000;CapBnd: 0000000000000000;CapAmb: 0000000000000000;NoNewPrivs: 0;",
+	} {
+		wantLine(t, r, r.stdout, want)
+	}
+	if !strings.Contains(r.stdout, "plain | Uid: 0 0 0 0;") || !strings.Contains(r.stdout, "CapBnd: "+ownBnd+";CapAmb: 0000000000000000;NoNewPrivs: 0;") {
+		t.Errorf("a service without the keys should keep initbox's bounding set %s\n%v", ownBnd, r)
+	}
+}

@@ -212,3 +212,39 @@ func TestStressStatusRace(t *testing.T) {
 	}
 	t.Logf("%d trials of the program's exit racing 10 orphans' in %v: every one exited 42", trials, time.Since(start).Round(time.Millisecond))
 }
+
+// TestFullDiskOutput: a service whose file: output fills its disk (a 16
+// KiB tmpfs) gets ENOSPC on its own writes and says so; initbox and the
+// other services are not touched, and stop as usual.
+func TestFullDiskOutput(t *testing.T) {
+	requirePID1(t)
+	disk := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", disk).CombinedOutput(); err != nil {
+		skipOrFail(t, "cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", disk).Run() })
+	dir, file := svConfig(t, fmt.Sprintf(`
+[services.filler]
+shell = "head -c 1000000 /dev/zero; echo filler-exit=$? >&2"
+stdout = "file:%s/out"
+restart = { policy = "never" }
+
+[services.sibling]
+shell = "while :; do echo tick >>@D@/ticks; sleep 0.05; done"
+`, disk))
+	p := svStart(t, file, nil)
+	p.waitStderr("filler-exit=", 10*time.Second)
+	before, _ := os.ReadFile(filepath.Join(dir, "ticks"))
+	time.Sleep(300 * time.Millisecond)
+	after, _ := os.ReadFile(filepath.Join(dir, "ticks"))
+	r := p.stopBySIGTERM(5 * time.Second)
+	if !strings.Contains(r.stderr, "No space left on device") {
+		t.Errorf("the service did not say its disk is full\n%v", r)
+	}
+	if len(after) <= len(before) {
+		t.Errorf("the sibling stopped ticking when the disk filled\n%v", r)
+	}
+	if r.code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0\n%v", r.code, r)
+	}
+}

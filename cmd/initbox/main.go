@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/initbox/initbox"
-	"github.com/initbox/initbox/cgroup"
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/pid1"
@@ -30,11 +30,11 @@ var (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == cgroup.EnterCommand {
-		// The trampoline that starts a service inside its cgroup where
-		// clone3 is refused: it must exec with the signal dispositions it
-		// was given, so it comes before the intake.
-		os.Exit(cgroup.Enter(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == launch.Command {
+		// The trampoline that prepares a service between fork and exec
+		// (cgroup, privileges): it must exec with the signal dispositions
+		// it was given, so it comes before the intake.
+		os.Exit(launch.Main(os.Args[2:]))
 	}
 	// Signals first, then the reaper: a Go PID 1 without handlers exits on
 	// the first SIGTERM (DESIGN: "PID 1 never dies by accident"), and both

@@ -1,0 +1,318 @@
+//go:build linux
+
+// Package launch is initbox's trampoline: initbox re-executed between the
+// fork and the program's exec, to do what syscall.ForkExec cannot do in
+// the child: join a cgroup where clone3 is refused, set no_new_privs,
+// shrink the capability bounding set, and give a user ambient
+// capabilities. It then drops to the service's user and directory and
+// execs the program, so that none of the program's instructions runs
+// before all of that is in place.
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Command is the hidden first argument that makes initbox the trampoline.
+// The command must call Main before anything else, signal handlers
+// included: a signal ignored there would stay ignored in the program.
+const Command = "__launch"
+
+// Spec is what the trampoline does before the exec.
+type Spec struct {
+	// Cgroup is a cgroup directory to join first; "" joins none.
+	Cgroup string
+	// NoNewPrivs sets no_new_privs: no exec of the program or its children
+	// gains privileges (setuid binaries, file capabilities).
+	NoNewPrivs bool
+	// Bounding, if not nil, is the capability bounding set to keep; every
+	// other capability is dropped from it. Empty drops all.
+	Bounding []int
+	// Ambient are capabilities a non-root Cred keeps across the exec
+	// (ambient set); each must be in Bounding when that is set.
+	Ambient []int
+	// Cred and Dir are the program's; Wrap takes them from the start.
+	Cred *syscall.Credential
+	Dir  string
+}
+
+// Needed reports whether the spec asks for anything ForkExec cannot do.
+func (s Spec) Needed() bool {
+	return s.Cgroup != "" || s.NoNewPrivs || s.Bounding != nil || len(s.Ambient) > 0
+}
+
+// Wrap rewrites the start of path with argv and attr to run self (initbox,
+// e.g. /proc/self/exe) as the trampoline with spec, and returns what to
+// start; attr itself is left as it was. The credential and the directory
+// move from attr into the spec: joining a cgroup and dropping capabilities
+// need initbox's privileges, so the switch to the service's user happens
+// in the trampoline, last.
+func Wrap(self string, spec Spec, path string, argv []string, attr *syscall.ProcAttr) (string, []string, *syscall.ProcAttr) {
+	a := *attr
+	if attr.Sys != nil {
+		sys := *attr.Sys
+		a.Sys = &sys
+		if sys.Credential != nil {
+			spec.Cred, sys.Credential = sys.Credential, nil
+		}
+	}
+	if a.Dir != "" {
+		spec.Dir, a.Dir = a.Dir, ""
+	}
+	args := []string{filepath.Base(self), Command}
+	if spec.Cgroup != "" {
+		args = append(args, "--cgroup="+spec.Cgroup)
+	}
+	if spec.NoNewPrivs {
+		args = append(args, "--no-new-privs")
+	}
+	if spec.Bounding != nil {
+		args = append(args, "--bounding="+ints(spec.Bounding))
+	}
+	if len(spec.Ambient) > 0 {
+		args = append(args, "--ambient="+ints(spec.Ambient))
+	}
+	if c := spec.Cred; c != nil {
+		args = append(args, fmt.Sprintf("--uid=%d", c.Uid), fmt.Sprintf("--gid=%d", c.Gid))
+		if !c.NoSetGroups {
+			g := make([]int, len(c.Groups))
+			for i, x := range c.Groups {
+				g[i] = int(x)
+			}
+			args = append(args, "--groups="+ints(g))
+		}
+	}
+	if spec.Dir != "" {
+		args = append(args, "--dir="+spec.Dir)
+	}
+	return self, append(append(args, "--", path), argv...), &a
+}
+
+func ints(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
+
+// errExec marks a failure of the exec itself.
+var errExec = errors.New("exec")
+
+// Main is the trampoline's body: args are what Wrap put after Command. It
+// execs the program, or returns the status to exit with after saying why
+// on stderr: 127 when the program is not found, 126 for any other failure,
+// as a shell.
+func Main(args []string) int {
+	err := run(args)
+	fmt.Fprintf(os.Stderr, "initbox: %v\n", err)
+	if errors.Is(err, errExec) && errors.Is(err, syscall.ENOENT) {
+		return 127
+	}
+	return 126
+}
+
+type parsed struct {
+	spec     Spec
+	uid, gid int
+	groups   []int
+	hasCred  bool
+	groupsOK bool
+	path     string
+	argv     []string
+}
+
+func parse(args []string) (p parsed, err error) {
+	p.uid, p.gid = -1, -1
+	for i, a := range args {
+		if a == "--" {
+			if len(args) < i+3 {
+				return p, fmt.Errorf("%s: want PATH ARGV0 [ARGS] after --, got %q", Command, args[i+1:])
+			}
+			p.path, p.argv = args[i+1], args[i+2:]
+			return p, nil
+		}
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "--cgroup":
+			p.spec.Cgroup = v
+		case "--no-new-privs":
+			p.spec.NoNewPrivs = true
+		case "--bounding":
+			p.spec.Bounding, err = parseInts(v)
+			if p.spec.Bounding == nil {
+				p.spec.Bounding = []int{}
+			}
+		case "--ambient":
+			p.spec.Ambient, err = parseInts(v)
+		case "--uid":
+			p.uid, err = strconv.Atoi(v)
+			p.hasCred = true
+		case "--gid":
+			p.gid, err = strconv.Atoi(v)
+		case "--groups":
+			p.groups, err = parseInts(v)
+			p.groupsOK = true
+		case "--dir":
+			p.spec.Dir = v
+		default:
+			return p, fmt.Errorf("%s: unknown argument %q", Command, a)
+		}
+		if err != nil {
+			return p, fmt.Errorf("%s: %s: %w", Command, a, err)
+		}
+	}
+	return p, fmt.Errorf("%s: no -- PATH ARGV", Command)
+}
+
+func parseInts(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func run(args []string) error {
+	p, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if p.spec.Cgroup != "" {
+		if err := join(p.spec.Cgroup); err != nil {
+			return err
+		}
+	}
+	// Capabilities, securebits and credentials below are the thread's; the
+	// exec keeps the thread that calls it. So it all happens on one
+	// thread, with raw system calls: Go's Setuid would change every
+	// thread, and the keep-caps bit is only this one's.
+	runtime.LockOSThread()
+	if p.spec.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err)
+		}
+	}
+	if p.spec.Bounding != nil {
+		keep := map[int]bool{}
+		for _, c := range p.spec.Bounding {
+			keep[c] = true
+		}
+		for c := 0; c <= lastCap(); c++ {
+			if keep[c] {
+				continue
+			}
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+				return fmt.Errorf("dropping capability %d from the bounding set: %w", c, os.NewSyscallError("prctl(PR_CAPBSET_DROP)", err))
+			}
+		}
+	}
+	if p.hasCred {
+		if len(p.spec.Ambient) > 0 {
+			// Keep the permitted set across the switch of uid, so that
+			// the ambient capabilities can be raised from it.
+			if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+				return os.NewSyscallError("prctl(PR_SET_KEEPCAPS)", err)
+			}
+		}
+		if p.groupsOK {
+			gs := make([]uint32, len(p.groups))
+			for i, g := range p.groups {
+				gs[i] = uint32(g)
+			}
+			var ptr unsafe.Pointer
+			if len(gs) > 0 {
+				ptr = unsafe.Pointer(&gs[0])
+			}
+			if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gs)), uintptr(ptr), 0); e != 0 {
+				return os.NewSyscallError("setgroups", e)
+			}
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(p.gid), uintptr(p.gid), uintptr(p.gid)); e != 0 {
+			return os.NewSyscallError("setresgid", e)
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(p.uid), uintptr(p.uid), uintptr(p.uid)); e != 0 {
+			return os.NewSyscallError("setresuid", e)
+		}
+	}
+	if len(p.spec.Ambient) > 0 {
+		if err := raiseAmbient(p.spec.Ambient); err != nil {
+			return err
+		}
+	}
+	if p.spec.Dir != "" {
+		if err := syscall.Chdir(p.spec.Dir); err != nil {
+			return &os.PathError{Op: "chdir", Path: p.spec.Dir, Err: err}
+		}
+	}
+	err = syscall.Exec(p.path, p.argv, os.Environ())
+	return fmt.Errorf("%w %s: %w", errExec, p.path, err)
+}
+
+// join moves the process into the cgroup dir.
+func join(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString("0")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot join cgroup %s: %w", dir, err)
+	}
+	return nil
+}
+
+// raiseAmbient puts caps in the thread's inheritable, permitted and
+// effective sets (they must be permitted: kept across the uid switch) and
+// raises them as ambient, which is what survives the exec of a program
+// without file capabilities as a non-root user.
+func raiseAmbient(caps []int) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return os.NewSyscallError("capget", err)
+	}
+	for _, c := range caps {
+		data[c/32].Inheritable |= 1 << (uint(c) % 32)
+		data[c/32].Effective |= 1 << (uint(c) % 32)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("setting capabilities %v: %w", caps, os.NewSyscallError("capset", err))
+	}
+	for _, c := range caps {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+			return fmt.Errorf("raising ambient capability %d: %w", c, os.NewSyscallError("prctl(PR_CAP_AMBIENT_RAISE)", err))
+		}
+	}
+	return nil
+}
+
+// lastCap is the highest capability the kernel knows.
+func lastCap() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return n
+		}
+	}
+	return unix.CAP_LAST_CAP
+}
