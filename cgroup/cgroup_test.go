@@ -364,3 +364,57 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+// TestLimitsWriteFails: a limit whose file is missing (its controller is
+// not enabled) or refused by the kernel is an error naming the limit; the
+// supervisor then starts without the cgroup or, in required mode, not at
+// all (TestCgroupModes).
+func TestLimitsWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	err := Limits{PidsMax: 5}.write(dir)
+	if !errors.Is(err, ErrNoController) || !strings.Contains(err.Error(), "pids_max") {
+		t.Errorf("missing pids.max: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "pids.max"), nil, 0o400)
+	if os.Geteuid() != 0 {
+		// root writes a 0400 file anyway; a directory cannot be written.
+		err = Limits{PidsMax: 5}.write(dir)
+		if err == nil || errors.Is(err, ErrNoController) || !strings.Contains(err.Error(), "pids_max") {
+			t.Errorf("unwritable pids.max: %v", err)
+		}
+	}
+	os.Mkdir(filepath.Join(dir, "memory.max"), 0o755)
+	err = Limits{MemoryMax: 1 << 20}.write(dir)
+	if err == nil || errors.Is(err, ErrNoController) || !strings.Contains(err.Error(), "memory_max") {
+		t.Errorf("memory.max a directory (a write the kernel refuses): %v", err)
+	}
+}
+
+// TestCreateFailsCleanly: a leaf whose limit cannot be written is not
+// left behind half made.
+func TestCreateFailsCleanly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("requires root and CI is set")
+		}
+		t.Skip("requires root to make cgroups")
+	}
+	info := requireTree(t)
+	tr := openTree(t, info)
+	missing := ""
+	for _, c := range wanted {
+		if !slices.Contains(tr.Controllers, c) {
+			missing = c
+		}
+	}
+	if missing == "" {
+		t.Skip("every controller is enabled here: no limit write can fail on purpose")
+	}
+	l := map[string]Limits{"cpu": {CPUWeight: 50}, "io": {IOWeight: 50}, "memory": {MemoryMax: 1 << 30}, "pids": {PidsMax: 50}}[missing]
+	if _, err := tr.Create("half", l); !errors.Is(err, ErrNoController) {
+		t.Fatalf("Create with a %s limit: %v", missing, err)
+	}
+	if _, err := os.Stat(filepath.Join(tr.Path(), "half")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the leaf was left behind: %v", err)
+	}
+}
