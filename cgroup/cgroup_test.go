@@ -28,9 +28,16 @@ func TestMain(m *testing.M) {
 }
 
 // requireTree skips (or fails under CI, which runs as root on a host with
-// a cgroup v2 tree) unless the test can make cgroups here.
+// a cgroup v2 tree) unless the test can make cgroups here: root, and a
+// writable cgroup v2.
 func requireTree(t *testing.T) Info {
 	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("requires root and CI is set")
+		}
+		t.Skip("requires root to make cgroups")
+	}
 	info := Detect()
 	if info.Err != nil {
 		if os.Getenv("CI") != "" {
@@ -232,12 +239,6 @@ func waitEmpty(t *testing.T, tr *Tree, g *Group) {
 // double-forks with setsid, outside its process group and session, is
 // killed with it.
 func TestStartInsideKillAll(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("requires root and CI is set")
-		}
-		t.Skip("requires root to make cgroups")
-	}
 	info := requireTree(t)
 	for _, tc := range []struct {
 		name  string
@@ -309,12 +310,6 @@ exec sleep 1000`, out)
 // TestSignal: Signal reaches every process of the leaf, and a process
 // outside it is left alone.
 func TestSignal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("requires root and CI is set")
-		}
-		t.Skip("requires root to make cgroups")
-	}
 	info := requireTree(t)
 	tr := openTree(t, info)
 	g, err := tr.Create("sig", Limits{})
@@ -393,12 +388,6 @@ func TestLimitsWriteFails(t *testing.T) {
 // TestCreateFailsCleanly: a leaf whose limit cannot be written is not
 // left behind half made.
 func TestCreateFailsCleanly(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("requires root and CI is set")
-		}
-		t.Skip("requires root to make cgroups")
-	}
 	info := requireTree(t)
 	tr := openTree(t, info)
 	missing := ""
