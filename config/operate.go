@@ -228,7 +228,9 @@ func addrProblem(s string, needHost bool) string {
 func splitHostPort(s string) (host, port string, ok bool) {
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
-		if end < 0 || !strings.HasPrefix(s[end+1:], ":") {
+		// A zone may hold almost anything for netip, but not a bracket
+		// (net.SplitHostPort; found by FuzzAddress).
+		if end < 0 || !strings.HasPrefix(s[end+1:], ":") || strings.IndexByte(s[1:end], '[') >= 0 {
 			return "", "", false
 		}
 		return s[1:end], s[end+2:], true
