@@ -407,3 +407,51 @@ func TestCreateFailsCleanly(t *testing.T) {
 		t.Errorf("the leaf was left behind: %v", err)
 	}
 }
+
+// TestWatchesReleased: a leaf made and removed again and again (a
+// crash-looping service) leaves no inotify watch behind: cgroupfs sends
+// no IN_IGNORED for a removed cgroup, so the tree must drop them itself.
+func TestWatchesReleased(t *testing.T) {
+	info := requireTree(t)
+	tr := openTree(t, info)
+	watches := func() int {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", tr.w.f.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), "inotify wd:")
+	}
+	for range 50 {
+		g, err := tr.Create("loop", Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Remove(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := watches(); n != 0 {
+		t.Errorf("%d inotify watches left after 50 leaves made and removed", n)
+	}
+	if n := len(tr.w.names); n != 0 {
+		t.Errorf("%d watch descriptors still mapped", n)
+	}
+	g, err := tr.Create("kept", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := watches(); n == 0 {
+		t.Errorf("a live leaf has no watch")
+	}
+	g.Remove()
+}
+
+// TestCreateRefusesFileNames: a service named like one of the cgroup's
+// files cannot have a leaf, and says why.
+func TestCreateRefusesFileNames(t *testing.T) {
+	info := requireTree(t)
+	tr := openTree(t, info)
+	if _, err := tr.Create("cgroup.procs", Limits{}); err == nil || !strings.Contains(err.Error(), "one of the cgroup's files") {
+		t.Errorf("Create(cgroup.procs): %v", err)
+	}
+}

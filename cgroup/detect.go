@@ -138,7 +138,7 @@ func detect(fsRoot, proc string) Info {
 	// root as "/.." (and /proc/self/cgroup says "/"): the own cgroup is
 	// somewhere below, unknown.
 	rel, ok := strings.CutPrefix(own, root)
-	if !ok || strings.HasPrefix(root, "/..") || (rel != "" && !strings.HasPrefix(rel, "/") && root != "/") {
+	if !ok || strings.HasPrefix(root, "/..") || strings.HasPrefix(own, "/..") || (rel != "" && !strings.HasPrefix(rel, "/") && root != "/") {
 		info.Err = fmt.Errorf("%w: /proc/self/cgroup says %s, the cgroup2 mount at %s shows %s", ErrNotVisible, own, info.Mount, root)
 		return info
 	}

@@ -374,12 +374,16 @@ func (g *Group) Usage() Usage {
 
 // Remove removes the leaf, which must be empty.
 func (g *Group) Remove() error {
+	if err := g.remove(false); err != nil {
+		// Still tracked, so that Tree.Close kills and removes it.
+		return err
+	}
 	g.t.mu.Lock()
 	if g.t.groups[g.name] == g {
 		delete(g.t.groups, g.name)
 	}
 	g.t.mu.Unlock()
-	return g.remove(false)
+	return nil
 }
 
 // remove removes the leaf; with kill, whatever is still in it is killed
@@ -391,15 +395,26 @@ func (g *Group) remove(kill bool) error {
 		}
 	}
 	err := rmdir(g.path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		if g.t != nil && g.t.w != nil {
+			g.t.w.remove(g.name)
+		}
 		return nil
 	}
 	return err
 }
 
-// mkdir makes a cgroup; one that exists is fine.
+// mkdir makes a cgroup; one that exists is fine. A file of that name is
+// not: a service called "memory.max" would name one of the kernel's files.
 func mkdir(dir string) error {
-	if err := unix.Mkdir(dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+	err := unix.Mkdir(dir, 0o755)
+	if errors.Is(err, unix.EEXIST) {
+		if st, serr := os.Lstat(dir); serr == nil && st.IsDir() {
+			return nil
+		}
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: fmt.Errorf("%w: the name is one of the cgroup's files (rename the service)", err)}
+	}
+	if err != nil {
 		return &fs.PathError{Op: "mkdir", Path: dir, Err: err}
 	}
 	return nil

@@ -382,3 +382,51 @@ func TestServeProbesAnyAddress(t *testing.T) {
 		t.Error("a host name was accepted without a resolver")
 	}
 }
+
+// TestConnectionCap: connections beyond maxConns that send nothing are
+// closed at once instead of each holding a descriptor and a goroutine of
+// PID 1 for the read timeout; once they go, requests are served again.
+func TestConnectionCap(t *testing.T) {
+	s, err := ServeProbes("127.0.0.1:0", newFake(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var idle []net.Conn
+	for range maxConns {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	time.Sleep(100 * time.Millisecond) // all accepted and waiting
+	extra, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := extra.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Errorf("a connection beyond the cap was kept: read %d, %v", n, err)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("a connection beyond the cap was left open until the deadline")
+	}
+	extra.Close()
+	for _, c := range idle {
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.Addr() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not served again after the idle connections closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -39,6 +39,11 @@ type Server struct {
 	log     *logging.Logger
 	timeout time.Duration
 
+	// slots bounds the connections served at once: each costs a
+	// descriptor and a goroutine of PID 1 for up to the timeout, and the
+	// probe port may be open to a whole cluster.
+	slots chan struct{}
+
 	mu     sync.Mutex
 	conns  map[*os.File]struct{}
 	closed bool
@@ -69,16 +74,15 @@ func Serve(path string, api API, log *logging.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: socket: %w", path, err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+	// The mode comes from the umask at bind, not from a chmod after it: a
+	// chmod by name follows a symlink someone could put in its place.
+	// Nothing else in initbox creates files while it starts.
+	old := unix.Umask(0o177)
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
+	unix.Umask(old)
+	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("control socket %s: bind: %w", path, err)
-	}
-	// Between bind and chmod the socket has the umask's mode; that is
-	// harmless because SO_PEERCRED, not the mode, is what admits a peer.
-	if err := unix.Fchmodat(unix.AT_FDCWD, path, 0o600, 0); err != nil {
-		unix.Close(fd)
-		os.Remove(path)
-		return nil, fmt.Errorf("control socket %s: chmod: %w", path, err)
 	}
 	if err := unix.Listen(fd, 64); err != nil {
 		unix.Close(fd)
@@ -129,8 +133,12 @@ func newServer(fd int, name string, log *logging.Logger, h func(request, int) re
 		timeout: ioTimeout,
 		conns:   map[*os.File]struct{}{},
 		done:    make(chan struct{}),
+		slots:   make(chan struct{}, maxConns),
 	}
 }
+
+// maxConns is how many connections a Server serves at once.
+const maxConns = 32
 
 // Addr is the socket path, or for ServeProbes the bound "host:port" (with
 // the port chosen by the kernel when the address asked for port 0).
@@ -185,7 +193,15 @@ func (s *Server) accept() {
 		}
 		switch aerr {
 		case nil:
-			go s.serve(nfd)
+			select {
+			case s.slots <- struct{}{}:
+				go func() {
+					defer func() { <-s.slots }()
+					s.serve(nfd)
+				}()
+			default:
+				unix.Close(nfd) // busy: the client retries, as probes do
+			}
 		case unix.ECONNABORTED, unix.EINTR:
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 			// Out of descriptors or memory: back off instead of

@@ -195,11 +195,6 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if p.spec.Cgroup != "" {
-		if err := join(p.spec.Cgroup); err != nil {
-			return err
-		}
-	}
 	// Capabilities, securebits and credentials below are the thread's; the
 	// exec keeps the thread that calls it. So it all happens on one
 	// thread, with raw system calls: Go's Setuid would change every
@@ -222,6 +217,23 @@ func run(args []string) error {
 			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 				return fmt.Errorf("dropping capability %d from the bounding set: %w", c, os.NewSyscallError("prctl(PR_CAPBSET_DROP)", err))
 			}
+		}
+	}
+	if p.spec.Bounding != nil {
+		// The bounding set does not limit what the inheritable set
+		// passes on (root's permitted set after exec is inheritable |
+		// bounding; some runtimes hand containers a full inheritable set,
+		// CVE-2022-24769), nor ambient capabilities already raised: both
+		// are cut down to what is kept.
+		if err := keepOnly(p.spec.Bounding); err != nil {
+			return err
+		}
+	}
+	// Last with initbox's privileges: a Go runtime started inside a leaf
+	// with a small pids_max could not make its threads.
+	if p.spec.Cgroup != "" {
+		if err := join(p.spec.Cgroup); err != nil {
+			return err
 		}
 	}
 	if p.hasCred {
@@ -302,6 +314,29 @@ func raiseAmbient(caps []int) error {
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
 			return fmt.Errorf("raising ambient capability %d: %w", c, os.NewSyscallError("prctl(PR_CAP_AMBIENT_RAISE)", err))
 		}
+	}
+	return nil
+}
+
+// keepOnly clears the thread's ambient set and limits its inheritable
+// set to caps.
+func keepOnly(caps []int) error {
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return os.NewSyscallError("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return os.NewSyscallError("capget", err)
+	}
+	var keep [2]uint32
+	for _, c := range caps {
+		keep[c/32] |= 1 << (uint(c) % 32)
+	}
+	data[0].Inheritable &= keep[0]
+	data[1].Inheritable &= keep[1]
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return os.NewSyscallError("capset", err)
 	}
 	return nil
 }

@@ -78,15 +78,14 @@ func Listen(path string) (*Socket, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
 		return fail(os.NewSyscallError("setsockopt(SO_PASSCRED)", err))
 	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+	// Writable by every user (connecting needs write permission; who
+	// sent what is checked per message) through the umask at bind, not a
+	// chmod by name, which would follow a symlink put in its place.
+	old := unix.Umask(0o111)
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
+	unix.Umask(old)
+	if err != nil {
 		return fail(os.NewSyscallError("bind", err))
-	}
-	if !abstract {
-		// bind applied the umask; connecting needs write permission.
-		if err := unix.Chmod(path, 0o666); err != nil {
-			os.Remove(path)
-			return fail(os.NewSyscallError("chmod", err))
-		}
 	}
 	s := &Socket{
 		path: path,
@@ -231,7 +230,9 @@ func Barrier(addr string, timeout time.Duration) error {
 		unix.Close(p[1])
 		return fmt.Errorf("notify: %w", os.NewSyscallError("socket", err))
 	}
-	err = unix.Sendmsg(fd, []byte("BARRIER=1"), unix.UnixRights(p[1]), &unix.SockaddrUnix{Name: addr}, unix.MSG_NOSIGNAL)
+	// Not blocking: a receiver whose queue is full answers no barrier
+	// either, and the timeout below must hold.
+	err = unix.Sendmsg(fd, []byte("BARRIER=1"), unix.UnixRights(p[1]), &unix.SockaddrUnix{Name: addr}, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
 	unix.Close(fd)
 	unix.Close(p[1])
 	if err != nil {

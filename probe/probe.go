@@ -141,8 +141,9 @@ type timeoutError time.Duration
 
 func (e timeoutError) Error() string {
 	d := time.Duration(e)
-	// The deadline is usually set just before Run: 1.9999s is "2s".
-	if d > time.Second {
+	// The deadline is usually set just before Run, a moment that can
+	// stretch under load: 499ms is "500ms", 1.9999s is "2s".
+	if d >= 100*time.Millisecond {
 		d = d.Round(10 * time.Millisecond)
 	} else {
 		d = d.Round(time.Millisecond)

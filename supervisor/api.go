@@ -10,6 +10,7 @@ import (
 
 	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/output"
 	"github.com/initbox/initbox/signals"
 )
 
@@ -107,11 +108,22 @@ func (s *Supervisor) SignalService(name string, sig syscall.Signal) error {
 // the lines that pass through initbox (prefixed output, not files, not
 // the main service's own terminal).
 func (s *Supervisor) Logs(name string, n int) ([]string, error) {
-	v, err := s.service(name) // svcs never changes after New
+	// The lookup on the loop (a reload changes the map); the ring has a
+	// lock of its own.
+	var ring *output.Ring
+	var err error
+	if derr := s.do(func() {
+		var v *service
+		if v, err = s.service(name); err == nil {
+			ring = v.logs
+		}
+	}); derr != nil {
+		return nil, derr
+	}
 	if err != nil {
 		return nil, err
 	}
-	return v.logs.Last(n), nil
+	return ring.Last(n), nil
 }
 
 func (s *Supervisor) startOne(name string) error {
@@ -154,7 +166,7 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 	}
 	switch v.state {
 	case running:
-	case waiting, backoff, unstarted:
+	case waiting, backoff:
 		if again {
 			return nil // it is on its way to start
 		}
@@ -162,6 +174,16 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		v.held, v.reason = true, "stopped by "+by
 		v.set(stopped, s.now())
 		s.checkFinished()
+		return nil
+	case stopping, unstarted:
+		if again {
+			v.restartAfterStop = true
+			return nil
+		}
+		// Whatever the stop was for (a restart, a failed start), it now
+		// ends stopped.
+		v.held, v.restartAfterStop, v.failing = true, false, false
+		v.reason = "stopped by " + by
 		return nil
 	default:
 		if again {

@@ -5,6 +5,7 @@ package supervisor
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -216,4 +217,107 @@ func TestPanicShutsDownInOrder(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("Run did not end after a panic; log:\n%s", logBuf.String())
 	}
+}
+
+// parse is config.Parse of text, with "@D@" as dir.
+func parse(t *testing.T, dir, text string) *config.Config {
+	t.Helper()
+	c, err := config.Parse(filepath.Join(dir, "initbox.toml"), []byte(strings.ReplaceAll(text, "@D@", dir)), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestReloadWhileLogs: Logs from another goroutine while reloads add and
+// drop services (a fatal concurrent map access before; -race sees it).
+func TestReloadWhileLogs(t *testing.T) {
+	s, _, _, dir := start(t, `
+[services.a]
+command = ["sleep", "1000"]
+`)
+	with := parse(t, dir, "[services.a]\ncommand = [\"sleep\", \"1000\"]\n[services.b]\ncommand = [\"sleep\", \"1000\"]\n")
+	without := parse(t, dir, "[services.a]\ncommand = [\"sleep\", \"1000\"]\n")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Logs("a", 10)
+				s.Logs("b", 10)
+			}
+		}
+	}()
+	for i := range 20 {
+		c := with
+		if i%2 == 1 {
+			c = without
+		}
+		s.opts.Reload = func() (*config.Config, error) { return c, nil }
+		if err := s.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+}
+
+// TestNotReadyExitZeroIsFailure: a service stopped because it did not get
+// ready fails its start even when it exits 0 on the stop signal.
+func TestNotReadyExitZeroIsFailure(t *testing.T) {
+	code, _, _, log := run(t, `
+[services.app]
+essential = true
+restart = { policy = "on-failure", limit_burst = 1 }
+shell = "trap 'exit 0' TERM; while :; do sleep 0.05; done"
+[services.app.ready]
+file = "@D@/never"
+interval = "50ms"
+timeout = "300ms"
+`)
+	if code == 0 || !strings.Contains(log, "not ready within 300ms") {
+		t.Errorf("status %d; a start that failed counted as a success:\n%s", code, log)
+	}
+}
+
+// TestReloadDropsStoppingService: a service removed by a reload while it
+// is stopping (ignoring SIGTERM) still gets its SIGKILL at the stop
+// timeout, and only then is forgotten: nothing is left running.
+func TestReloadDropsStoppingService(t *testing.T) {
+	s, _, _, dir := start(t, `
+[services.stubborn]
+shell = "trap '' TERM; echo $$$$ >@D@/pid; while :; do sleep 0.05; done"
+stop = { timeout = "500ms" }
+[services.other]
+command = ["sleep", "1000"]
+`)
+	waitFor(t, "stubborn to run", func() bool { return exists(filepath.Join(dir, "pid")) })
+	time.Sleep(100 * time.Millisecond)
+	b, _ := os.ReadFile(filepath.Join(dir, "pid"))
+	pid := 0
+	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 1 {
+		t.Fatalf("pid file %q: %v", b, err)
+	}
+	if err := s.RestartService("stubborn"); err != nil {
+		t.Fatal(err)
+	}
+	c := parse(t, dir, "[services.other]\ncommand = [\"sleep\", \"1000\"]\n")
+	s.opts.Reload = func() (*config.Config, error) { return c, nil }
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stubborn killed and dropped", func() bool {
+		for _, st := range s.Status() {
+			if st.Name == "stubborn" {
+				return false
+			}
+		}
+		// Gone, or a zombie the shared reaper has yet to collect.
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		return err != nil || strings.Contains(string(st), ") Z ")
+	})
 }

@@ -68,8 +68,8 @@ func (s *Supervisor) checkResources() bool {
 // prepareCgroup makes the service's leaf, with its limits, and arranges
 // for the start with sys to happen inside it: by clone3, with release to
 // call once started, or else join names the leaf for the trampoline to
-// join before exec.
-func (s *Supervisor) prepareCgroup(v *service, sys *syscall.SysProcAttr) (release func(), join string, err error) {
+// join before exec (always, with trampoline set).
+func (s *Supervisor) prepareCgroup(v *service, sys *syscall.SysProcAttr, trampoline bool) (release func(), join string, err error) {
 	t := s.opts.Cgroups
 	none := func() {}
 	if t == nil || s.cfg.Init.Cgroups.Mode == config.CgroupOff {
@@ -84,7 +84,10 @@ func (s *Supervisor) prepareCgroup(v *service, sys *syscall.SysProcAttr) (releas
 		return none, "", nil
 	}
 	v.cg = g
-	v.oomSeen = g.OOMKills()
+	v.oomSeen, v.oomKilled = g.OOMKills(), false
+	if trampoline {
+		return none, g.Path(), nil
+	}
 	release, ok, err := g.Prepare(sys)
 	if err != nil {
 		return none, "", err
@@ -247,11 +250,14 @@ const drainGiveUp = 2 * time.Second
 func (s *Supervisor) abandonDrains() {
 	for _, name := range s.order {
 		v := s.svcs[name]
-		if !v.draining {
-			continue
+		switch {
+		case v.draining:
+			pids, _ := v.cg.Pids()
+			s.log.Error("processes in the service's cgroup survived SIGKILL: not waiting for them", logging.String("service", name), logging.Int("processes", len(pids)))
+			v.draining = false
+		case v.state == stopping:
+			s.log.Error("the service's process survived SIGKILL: not waiting for it", logging.String("service", name), logging.Int("pid", v.pid))
+			v.set(stopped, s.now())
 		}
-		pids, _ := v.cg.Pids()
-		s.log.Error("processes in the service's cgroup survived SIGKILL: not waiting for them", logging.String("service", name), logging.Int("processes", len(pids)))
-		v.draining = false
 	}
 }

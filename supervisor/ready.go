@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/notify"
@@ -46,7 +48,14 @@ func (s *Supervisor) notifySocket(name string, v *service) (string, error) {
 	if v.notify != nil {
 		return v.notify.Path(), nil
 	}
-	sock, err := notify.Listen(fmt.Sprintf("@initbox/%d/%s", os.Getpid(), name))
+	// Abstract names are per network namespace and every container's
+	// initbox is pid 1: a random part keeps two of them sharing a network
+	// (a Kubernetes pod) apart, and the name unguessable.
+	var rnd [6]byte
+	if _, err := unix.Getrandom(rnd[:], 0); err != nil {
+		return "", fmt.Errorf("NOTIFY_SOCKET: %w", os.NewSyscallError("getrandom", err))
+	}
+	sock, err := notify.Listen(fmt.Sprintf("@initbox/%d/%x/%s", os.Getpid(), rnd, name))
 	if err != nil {
 		return "", fmt.Errorf("NOTIFY_SOCKET: %w", err)
 	}
@@ -281,7 +290,8 @@ func (s *Supervisor) notifyEvent(name string, v *service, m notify.Message) {
 	if m.Watchdog && c.watchdog != nil {
 		c.watchdog.Reset(v.cfg.Health.Watchdog)
 	}
-	if m.Reloading {
+	if m.Reloading && v.cfg.Ready.Notify {
+		// Only READY=1 can end it, and it counts only for notify.
 		c.ready = false
 		s.log.Info("reloading", logging.String("service", name))
 	}
@@ -372,8 +382,7 @@ func (s *Supervisor) unhealthy(name string, v *service, why string) {
 			s.log.Warn("cannot restart", logging.String("service", name), logging.Err(err))
 		}
 	case config.HealthStop:
-		v.held = true
-		if err := s.stopOne(name, false, "its health action"); err != nil && !v.cfg.Main {
+		if err := s.stopOne(name, false, "its health action"); err != nil {
 			s.log.Warn("cannot stop", logging.String("service", name), logging.Err(err))
 		}
 	case config.HealthShutdown:

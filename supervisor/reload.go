@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 
@@ -16,6 +17,19 @@ import (
 func (s *Supervisor) apply(c *config.Config) error {
 	if s.shuttingDown {
 		return errors.New("reload: initbox is stopping")
+	}
+	if c.Init.Cgroups.Mode == config.CgroupRequired && s.opts.Cgroups != nil {
+		// As at start: a limit the host cannot apply is refused, and
+		// then nothing changes.
+		var errs []error
+		for _, name := range c.Order {
+			if _, e := s.opts.Cgroups.Fit(limits(c.Services[name].Resources)); len(e) > 0 {
+				errs = append(errs, fmt.Errorf("services.%s.resources: %w", name, errors.Join(e...)))
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("reload refused, init.cgroups.mode is required: %w", errors.Join(errs...))
+		}
 	}
 	if old, now := s.cfg.Init, c.Init; old.LogFormat != now.LogFormat || old.LogPrefix != now.LogPrefix ||
 		old.Cgroups != now.Cgroups || old.ControlSocket != now.ControlSocket || old.HTTPListen != now.HTTPListen {
@@ -30,8 +44,12 @@ func (s *Supervisor) apply(c *config.Config) error {
 			added = append(added, name)
 			s.svcs[name] = &service{cfg: nc, delay: nc.Restart.Delay, logs: output.NewRing(logLines, logBytes)}
 		case v.removed:
-			// Dropped by an earlier reload and still stopping: back again.
-			v.removed = false
+			// Dropped by an earlier reload and still stopping: back again,
+			// to start once its stop is over.
+			v.removed, v.held = false, false
+			if v.state == stopping {
+				v.restartAfterStop = true
+			}
 			fallthrough
 		case !reflect.DeepEqual(v.cfg, nc):
 			changed = append(changed, name)
@@ -59,11 +77,16 @@ func (s *Supervisor) apply(c *config.Config) error {
 	for _, name := range removed {
 		v := s.svcs[name]
 		v.removed = true
-		if v.state == running {
+		switch {
+		case v.state == running:
 			if err := s.stopOne(name, false, "a reload"); err != nil {
 				s.log.Warn("reload: cannot stop a removed service", logging.String("service", name), logging.Err(err))
 			}
-		} else {
+		case v.state == stopping || v.state == unstarted || v.draining:
+			// Its stop (or failed start) runs to its end; then it is
+			// dropped.
+			v.held, v.restartAfterStop = true, false
+		default:
 			v.stopTimer()
 			v.held = true
 			v.set(stopped, s.now())

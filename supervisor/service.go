@@ -225,7 +225,8 @@ func (s *Supervisor) start(name string, v *service) {
 		return
 	}
 	v.window = append(v.window, now)
-	v.gen++
+	s.gens++
+	v.gen = s.gens
 	v.starts++
 	gen := v.gen
 	pid, exited, err := s.fork(v)
@@ -265,6 +266,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	v.pid = 0
 	v.stopTimer()
 	v.stopChecks()
+	failedStart := v.failing
 	if v.failing {
 		// Stopped because its start failed: its exit is the failure.
 		v.failing = false
@@ -275,7 +277,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	v.exit = &e
 	ran := s.now().Sub(v.startedAt)
 	code := e.Code()
-	v.succeeded = e.Status.Exited() && v.cfg.Restart.Success(e.Status.ExitStatus())
+	v.succeeded = e.Status.Exited() && v.cfg.Restart.Success(e.Status.ExitStatus()) && !failedStart
 	byStopSignal := e.Status.Signaled() && e.Status.Signal() == v.cfg.Stop.Signal
 	fields := []logging.Field{logging.String("service", name), logging.Int("pid", e.Pid), logging.String("status", e.String()), logging.Duration("ran", ran.Round(time.Millisecond))}
 	if v.cg != nil {
@@ -296,14 +298,14 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		s.checkDrained(name, v)
 	}
 
-	if v.state == stopping && v.restartAfterStop && !s.shuttingDown {
+	if v.state == stopping && v.restartAfterStop && !v.held && !s.shuttingDown {
 		v.restartAfterStop = false
 		s.log.Info("stopped: starting again", fields...)
 		v.set(waiting, s.now())
 		s.schedule()
 		return
 	}
-	if v.state == stopping || s.shuttingDown {
+	if v.state == stopping || s.shuttingDown || v.held {
 		v.set(stopped, s.now())
 		v.cleanStop = v.succeeded || byStopSignal
 		s.log.Info("stopped", fields...)
@@ -443,14 +445,17 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		sys.Foreground, sys.Ctty = true, 0
 	}
 	attr := &syscall.ProcAttr{Dir: c.WorkingDir, Env: env, Files: files, Sys: sys}
-	release, join, err := s.prepareCgroup(v, attr.Sys)
+	spec := privileges(c, sys.Credential)
+	// With the trampoline, it joins the cgroup itself, last before the
+	// uid switch: started inside, its Go runtime's threads would count
+	// against a small pids_max before the program runs.
+	release, join, err := s.prepareCgroup(v, attr.Sys, spec.Needed())
 	if err != nil {
 		for _, c := range copies {
 			c.r.Close()
 		}
 		return 0, nil, err
 	}
-	spec := privileges(c, sys.Credential)
 	start := func() (int, <-chan reaper.Exit, error) {
 		defer release()
 		execPath, execArgv, execAttr := path, argv, attr
@@ -521,12 +526,16 @@ type copier struct {
 // to close in initbox once the child has them, and the pipes to copy with
 // a prefix.
 func (s *Supervisor) stdio(c *config.Service) (files []uintptr, closeAfter []*os.File, copies []copier, err error) {
+	// Kept apart from the results: an error return sets those to nil
+	// before the deferred cleanup reads them.
+	var opened []*os.File
+	var pipes []copier
 	defer func() {
 		if err != nil {
-			for _, f := range closeAfter {
+			for _, f := range opened {
 				f.Close()
 			}
-			for _, c := range copies {
+			for _, c := range pipes {
 				c.r.Close()
 			}
 		}
@@ -534,7 +543,7 @@ func (s *Supervisor) stdio(c *config.Service) (files []uintptr, closeAfter []*os
 	open := func(name string, flag int) (*os.File, error) {
 		f, err := os.OpenFile(name, flag|syscall.O_CLOEXEC, 0o644)
 		if err == nil {
-			closeAfter = append(closeAfter, f)
+			opened = append(opened, f)
 		}
 		return f, err
 	}
@@ -572,8 +581,8 @@ func (s *Supervisor) stdio(c *config.Service) (files []uintptr, closeAfter []*os
 		if err != nil {
 			return 0, err
 		}
-		closeAfter = append(closeAfter, w)
-		copies = append(copies, copier{r: r, sink: sink})
+		opened = append(opened, w)
+		pipes = append(pipes, copier{r: r, sink: sink})
 		return w.Fd(), nil
 	}
 	stdout, err := target(c.Stdout, 1, s.out)
@@ -586,5 +595,5 @@ func (s *Supervisor) stdio(c *config.Service) (files []uintptr, closeAfter []*os
 			return nil, nil, nil, err
 		}
 	}
-	return []uintptr{stdin, stdout, stderr}, closeAfter, copies, nil
+	return []uintptr{stdin, stdout, stderr}, opened, pipes, nil
 }

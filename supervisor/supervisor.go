@@ -88,6 +88,8 @@ type Supervisor struct {
 	reqs  chan request
 	ended chan struct{}
 
+	gens int // runs started, of all services: a run's gen is never reused
+
 	shuttingDown bool
 	byUser       bool // the stop was asked for by a signal
 	deadline     *time.Timer
@@ -227,6 +229,9 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 			}
 		})
 	}
+	// Also when the loop ended by giving up on processes that survived
+	// SIGKILL, or on panics: the status is still settled.
+	s.finishStatus()
 	if s.deadline != nil {
 		s.deadline.Stop()
 	}
@@ -306,6 +311,9 @@ func (s *Supervisor) drainOutput() {
 func (s *Supervisor) handle(ev event) {
 	v := s.svcs[ev.name]
 	if v == nil {
+		if ev.msg.BarrierFD != nil {
+			ev.msg.BarrierFD.Close() // its sender waits for this
+		}
 		return
 	}
 	if ev.kind == evNotify {

@@ -88,13 +88,13 @@ func TestNotifyForeignRefused(t *testing.T) {
 [services.db]
 type = "notify"
 restart = { policy = "never" }
-shell = "exec sleep 1000"
+shell = "echo $NOTIFY_SOCKET >@D@/sock; exec sleep 1000"
 [services.db.ready]
 timeout = "1500ms"
 
 [services.intruder]
 type = "oneshot"
-shell = "sleep 0.2; NOTIFY_SOCKET=@initbox/1/db @BIN@ notify READY=1"
+shell = "while [ ! -s @D@/sock ]; do sleep 0.05; done; NOTIFY_SOCKET=$(cat @D@/sock) @BIN@ notify READY=1"
 `)
 	r := svRun(t, file, nil)
 	if !strings.Contains(r.stderr, "notify message refused") {
@@ -561,4 +561,20 @@ capabilities = []
 	if !strings.Contains(r.stdout, "plain | Uid: 0 0 0 0;") || !strings.Contains(r.stdout, "CapBnd: "+ownBnd+";CapAmb: 0000000000000000;NoNewPrivs: 0;") {
 		t.Errorf("a service without the keys should keep initbox's bounding set %s\n%v", ownBnd, r)
 	}
+}
+
+// TestPrivilegesInheritable: a runtime that hands initbox a full
+// inheritable set (CVE-2022-24769) does not widen what a service with
+// capabilities = [...] gets: root's capabilities after exec are
+// inheritable | bounding, so the inheritable set is cut down too.
+func TestPrivilegesInheritable(t *testing.T) {
+	requirePID1(t)
+	requireTool(t, "setpriv")
+	_, file := opConfig(t, `
+[services.web]
+capabilities = ["CAP_NET_BIND_SERVICE"]
+shell = "grep -E '^Cap(Inh|Eff):' /proc/self/status | tr -s '\\t' ' ' | tr '\\n' ';'; echo"
+`)
+	r := startInit(t, runSpec{mode: pid1, bin: "setpriv", args: []string{"--inh-caps=+net_raw,+chown", fullBin, "run", "-c", file}, timeout: svTimeout}).wait()
+	wantLine(t, r, r.stdout, "web | CapInh: 0000000000000000;CapEff: 0000000000000400;")
 }
