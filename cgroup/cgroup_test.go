@@ -455,3 +455,28 @@ func TestCreateRefusesFileNames(t *testing.T) {
 		t.Errorf("Create(cgroup.procs): %v", err)
 	}
 }
+
+// TestFreezeKillDescends: without cgroup.kill, the kill of a cgroup
+// reaches the processes of the cgroups below it, as cgroup.kill does.
+func TestFreezeKillDescends(t *testing.T) {
+	info := requireTree(t)
+	tr := openTree(t, info)
+	parent, err := tr.Create("parent", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := &Group{t: tr, name: "parent/child", path: filepath.Join(parent.Path(), "child")}
+	if err := mkdir(child.path); err != nil {
+		t.Fatal(err)
+	}
+	defer rmdir(child.path)
+	pid := start(t, child, "/bin/sleep", "1000")
+	if err := parent.freezeKill(); err != nil {
+		t.Fatal(err)
+	}
+	var ws syscall.WaitStatus
+	syscall.Wait4(pid, &ws, 0, nil)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("the process in the child cgroup: %v, want killed", ws)
+	}
+}

@@ -328,8 +328,17 @@ func (g *Group) freezeKill() error {
 	if err := write(freeze, "1"); err != nil {
 		return err
 	}
-	_, err := g.Signal(unix.SIGKILL)
-	return errors.Join(err, write(freeze, "0"))
+	// Freezing holds the descendants too; so does the kill (a spawn
+	// scope's processes live in init/ and services/NAME/ below it).
+	var errs []error
+	filepath.WalkDir(g.path, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_, err = (&Group{path: p}).Signal(unix.SIGKILL)
+		}
+		errs = append(errs, err)
+		return nil
+	})
+	return errors.Join(append(errs, write(freeze, "0"))...)
 }
 
 // Populated reports whether any process is in the leaf.
