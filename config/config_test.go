@@ -1252,3 +1252,13 @@ shell = "true"
 		}
 	}
 }
+
+// TestMainHealthStop: the main service's health action cannot be "stop"
+// (it is never stopped alone: its exit is initbox's).
+func TestMainHealthStop(t *testing.T) {
+	_, err := Parse("initbox.toml", []byte("[services.app]\nmain = true\nshell = \"true\"\nhealth = { exec = [\"true\"], action = \"stop\" }\n"), noEnv)
+	want := `initbox.toml:4:38: services.app.health.action: the main service cannot be stopped alone; use "shutdown" (everything stops) or "restart"`
+	if err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}

@@ -268,6 +268,10 @@ func (v *validator) health(s *Service, sp keyPath) {
 			v.errorf(k, false, "WATCHDOG=1 comes by sd_notify, and %s is %s; set type = \"notify\"", s.Name, s.Type)
 		}
 	}
+	if k := p.key("action"); s.Main && h.Action == HealthStop && !v.skip(k) {
+		// Its exit is initbox's: it is never stopped alone.
+		v.errorf(k, false, "the main service cannot be stopped alone; use \"shutdown\" (everything stops) or \"restart\"")
+	}
 	if k := p.key("start_period"); h.StartPeriod < 0 && !v.skip(k) {
 		v.errorf(k, false, "must not be negative")
 	}

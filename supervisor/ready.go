@@ -382,9 +382,13 @@ func (s *Supervisor) unhealthy(name string, v *service, why string) {
 			s.log.Warn("cannot restart", logging.String("service", name), logging.Err(err))
 		}
 	case config.HealthStop:
+		// Stopped, then failed for good (docs/config.md): an essential
+		// service then stops everything.
 		if err := s.stopOne(name, false, "its health action"); err != nil {
 			s.log.Warn("cannot stop", logging.String("service", name), logging.Err(err))
+			break
 		}
+		v.held, v.failOnStop = false, true
 	case config.HealthShutdown:
 		s.shutdown("service "+name+" "+why, 1, true)
 	}

@@ -83,6 +83,9 @@ type service struct {
 	checks      *checks        // readiness and health of the current run
 	// removed: a reload dropped it; it is forgotten once stopped.
 	removed bool
+	// failOnStop: its health action stopped it, and its end is a failure
+	// for good.
+	failOnStop bool
 	// failing: it is being stopped because its start failed (not ready
 	// in time); its exit counts as a failure, not as a stop.
 	failing bool
@@ -303,6 +306,11 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		s.log.Info("stopped: starting again", fields...)
 		v.set(waiting, s.now())
 		s.schedule()
+		return
+	}
+	if v.failOnStop && !s.shuttingDown {
+		v.failOnStop = false
+		s.failForGood(name, v, v.reason, exitCodeOf(v))
 		return
 	}
 	if v.state == stopping || s.shuttingDown || v.held {

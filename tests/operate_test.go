@@ -474,8 +474,10 @@ shell = "echo run >>@D@/add; exec sleep 1000"
 }
 
 // TestHealthActions: what each health action does once the check has
-// failed failure_threshold times: stop leaves the service stopped and
-// initbox up, shutdown stops everything with status 1, none only says so.
+// failed failure_threshold times: stop leaves the service stopped, failed
+// for good (initbox stays up for the others, and its status says a
+// service failed), shutdown stops everything with status 1, none only
+// says so.
 func TestHealthActions(t *testing.T) {
 	requirePID1(t)
 	for _, tc := range []struct {
@@ -484,7 +486,7 @@ func TestHealthActions(t *testing.T) {
 		code   int
 		log    string
 	}{
-		{"stop", false, 0, "stop by its health action"},
+		{"stop", false, 1, "stop by its health action"}, // failed for good: status 1 after SIGTERM
 		{"shutdown", true, 1, "unhealthy: 2 health checks failed in a row"},
 		{"none", false, 0, `"action": "none"`},
 	} {
