@@ -26,9 +26,10 @@ func cmdline(in initCmd, prog ...string) []string {
 	return append(slices.Clone(in.argv), prog...)
 }
 
-// startup: INIT -- /bin/true against /bin/true alone (the floor).
-func startup(r *report, inits []initCmd, runs int) {
-	rows := append([]initCmd{{name: "/bin/true alone"}}, inits...)
+// timeTrue times each row running /bin/true, runs times, the rows
+// alternating so that machine noise falls on all, and adds the medians
+// and p99s as workload's wall figures.
+func timeTrue(r *report, workload string, rows []initCmd, runs int) {
 	times := make([][]time.Duration, len(rows))
 	for range runs {
 		for i, in := range rows {
@@ -41,9 +42,15 @@ func startup(r *report, inits []initCmd, runs int) {
 		}
 	}
 	for i, in := range rows {
-		r.add(&figure{Workload: "startup", Metric: "wall", Init: in.name, Unit: "ms",
+		r.add(&figure{Workload: workload, Metric: "wall", Init: in.name, Unit: "ms",
 			Median: durMs(quantile(times[i], 0.5)), P99: durMs(quantile(times[i], 0.99)), Samples: runs})
 	}
+}
+
+// startup: INIT -- /bin/true against /bin/true alone (the floor).
+func startup(r *report, inits []initCmd, runs int) {
+	rows := append([]initCmd{{name: "/bin/true alone"}}, inits...)
+	timeTrue(r, "startup", rows, runs)
 	r.ratios("startup", "wall", "initbox")
 	r.tableOf(fmt.Sprintf("start-up: INIT -- /bin/true, %d runs each, alternating", runs),
 		"Wall time of fork+exec of the init until it has exited with its child's status. Tini-likes get `-s`, as they are not PID 1 here.",
@@ -289,21 +296,7 @@ func spawnStartup(r *report, ib initCmd, runs int) {
 		{name: "initbox spawn", argv: []string{ib.bin, "spawn", "--"}},
 		{name: "initbox spawn --user", argv: []string{ib.bin, "spawn", "--user", "--"}},
 	}
-	times := make([][]time.Duration, len(rows))
-	for range runs {
-		for i, in := range rows {
-			d, _, err := run(cmdline(in, "/bin/true"))
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "bench: %s: %v\n", in.name, err)
-				os.Exit(1)
-			}
-			times[i] = append(times[i], d)
-		}
-	}
-	for i, in := range rows {
-		r.add(&figure{Workload: "spawn", Metric: "wall", Init: in.name, Unit: "ms",
-			Median: durMs(quantile(times[i], 0.5)), P99: durMs(quantile(times[i], 0.99)), Samples: runs})
-	}
+	timeTrue(r, "spawn", rows, runs)
 	// Here the reference is unshare: the ratio column reads spawn/unshare.
 	ref := r.find("spawn", "wall", rows[0].name)
 	for _, f := range r.Figures {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -89,6 +90,10 @@ type Info struct {
 	// wrapping one of ErrNoCgroup2, ErrReadOnly, ErrNotDelegated and
 	// ErrNotVisible.
 	Err error
+
+	// root is the cgroup the mount shows as its top, as /proc/PID/cgroup
+	// names cgroups: Mount stands for it.
+	root string
 }
 
 // Detect finds the cgroup v2 hierarchy and the process's own cgroup in
@@ -142,7 +147,7 @@ func detect(fsRoot, proc string) Info {
 		info.Err = fmt.Errorf("%w: /proc/self/cgroup says %s, the cgroup2 mount at %s shows %s", ErrNotVisible, own, info.Mount, root)
 		return info
 	}
-	info.Path = filepath.Join(info.Mount, rel)
+	info.Path, info.root = filepath.Join(info.Mount, rel), root
 	if data, err := os.ReadFile(filepath.Join(info.Path, "cgroup.controllers")); err == nil {
 		info.Controllers = strings.Fields(string(data))
 	}
@@ -253,7 +258,7 @@ func (i Info) Describe() string {
 	case i.Err == nil:
 		missing := []string{}
 		for _, c := range wanted {
-			if !hasWord(i.Controllers, c) {
+			if !slices.Contains(i.Controllers, c) {
 				missing = append(missing, c)
 			}
 		}
@@ -290,12 +295,3 @@ func (i Info) Hint() string {
 
 // wanted are the controllers initbox enables for services, when offered.
 var wanted = []string{"cpu", "io", "memory", "pids"}
-
-func hasWord(list []string, w string) bool {
-	for _, x := range list {
-		if x == w {
-			return true
-		}
-	}
-	return false
-}

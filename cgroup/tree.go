@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type Options struct {
 // A Tree is the part of the cgroup hierarchy initbox manages: one leaf
 // per service under a services cgroup.
 type Tree struct {
+	info     Info   // where the hierarchy is mounted, for Group.Has
 	base     string // the cgroup initbox manages: its own, or one it made
 	services string // base/Options.Services
 	owned    bool   // base was made by Open, so Close removes it
@@ -70,7 +72,7 @@ func Open(info Info, opts Options) (*Tree, error) {
 	if opts.Services == "" {
 		opts.Services = "services"
 	}
-	t := &Tree{base: info.Path, groups: map[string]*Group{}, CloneInto: cloneIntoCgroup()}
+	t := &Tree{info: info, base: info.Path, groups: map[string]*Group{}, CloneInto: cloneIntoCgroup()}
 	own := os.Getpid() == 1
 	if own {
 		pids, err := readPids(filepath.Join(info.Path, "cgroup.procs"))
@@ -171,7 +173,7 @@ func enable(dir string) error {
 	offered := readWords(filepath.Join(dir, "cgroup.controllers"))
 	var add []string
 	for _, c := range wanted {
-		if hasWord(offered, c) {
+		if slices.Contains(offered, c) {
 			add = append(add, "+"+c)
 		}
 	}
@@ -269,7 +271,7 @@ func (t *Tree) Create(name string, l Limits) (*Group, error) {
 func (t *Tree) Fit(l Limits) (Limits, []error) {
 	var errs []error
 	for _, n := range l.needs() {
-		if !hasWord(t.Controllers, n.controller) {
+		if !slices.Contains(t.Controllers, n.controller) {
 			errs = append(errs, fmt.Errorf("%s: %w: %s", n.key, ErrNoController, n.controller))
 			n.unset()
 		}
@@ -282,6 +284,17 @@ func (g *Group) Name() string { return g.name }
 
 // Path is the leaf's directory.
 func (g *Group) Path() string { return g.path }
+
+// Has reports whether the process pid is in the leaf, as its
+// /proc/PID/cgroup says (false once it is gone).
+func (g *Group) Has(pid int) bool {
+	own, err := ownCgroup("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	rel, ok := strings.CutPrefix(g.path, g.t.info.Mount)
+	return ok && own == filepath.Join(g.t.info.root, rel)
+}
 
 // Pids returns the processes in the leaf.
 func (g *Group) Pids() ([]int, error) {

@@ -14,6 +14,16 @@ import (
 // Unlimited, as a limit, writes "max": no limit, explicitly.
 const Unlimited = -1
 
+// Bounds of limits, for the config and spawn's flags alike.
+const (
+	// MinCPUs is the kernel's smallest quota: 1 ms of every 100 ms period.
+	MinCPUs = 0.01
+	// MaxCPUs is more than any machine has; a larger value is a typo.
+	MaxCPUs = 10000
+	// MaxPids is the most pids.max takes on 64-bit Linux (PID_MAX_LIMIT).
+	MaxPids = 4 << 20
+)
+
 // sizeUnits are the units of sizes, lower-case, 1024-based all of them:
 // "MB" means MiB, as for Docker, since a limit written "512mb" (docker
 // compose's mem_limit) surely meant what Docker made of it.

@@ -55,12 +55,9 @@ const Unlimited = cgroup.Unlimited
 
 // Bounds of Resources values.
 const (
-	// MinCPUs is the kernel's smallest quota: 1 ms of every 100 ms period.
-	MinCPUs = 0.01
-	// MaxCPUs is more than any machine has; a larger value is a typo.
-	MaxCPUs = 10000
-	// MaxPids is the most pids.max takes on 64-bit Linux (PID_MAX_LIMIT).
-	MaxPids = 4 << 20
+	MinCPUs = cgroup.MinCPUs
+	MaxCPUs = cgroup.MaxCPUs
+	MaxPids = cgroup.MaxPids
 	// MaxWeight is the most cpu.weight and io.weight take; the least is 1.
 	MaxWeight = 10000
 )

@@ -298,17 +298,14 @@ func join(dir string) error {
 // raises them as ambient, which is what survives the exec of a program
 // without file capabilities as a non-root user.
 func raiseAmbient(caps []int) error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return os.NewSyscallError("capget", err)
-	}
-	for _, c := range caps {
-		data[c/32].Inheritable |= 1 << (uint(c) % 32)
-		data[c/32].Effective |= 1 << (uint(c) % 32)
-	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("setting capabilities %v: %w", caps, os.NewSyscallError("capset", err))
+	m := mask(caps)
+	if err := updateCaps(func(d *[2]unix.CapUserData) {
+		for i := range d {
+			d[i].Inheritable |= m[i]
+			d[i].Effective |= m[i]
+		}
+	}); err != nil {
+		return fmt.Errorf("setting capabilities %v: %w", caps, err)
 	}
 	for _, c := range caps {
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
@@ -324,17 +321,31 @@ func keepOnly(caps []int) error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return os.NewSyscallError("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", err)
 	}
+	m := mask(caps)
+	return updateCaps(func(d *[2]unix.CapUserData) {
+		for i := range d {
+			d[i].Inheritable &= m[i]
+		}
+	})
+}
+
+// mask is caps as the two 32-bit words of capget(2).
+func mask(caps []int) (m [2]uint32) {
+	for _, c := range caps {
+		m[c/32] |= 1 << (uint(c) % 32)
+	}
+	return m
+}
+
+// updateCaps reads the thread's capability sets, lets change alter them,
+// and writes them back.
+func updateCaps(change func(*[2]unix.CapUserData)) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return os.NewSyscallError("capget", err)
 	}
-	var keep [2]uint32
-	for _, c := range caps {
-		keep[c/32] |= 1 << (uint(c) % 32)
-	}
-	data[0].Inheritable &= keep[0]
-	data[1].Inheritable &= keep[1]
+	change(&data)
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return os.NewSyscallError("capset", err)
 	}

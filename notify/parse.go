@@ -33,6 +33,7 @@ type Message struct {
 	// the sender, waiting for that, knows its messages were taken while it
 	// was still alive to be checked. nil without one.
 	BarrierFD *os.File
+	barrier   bool // BARRIER=1: the datagram should carry BarrierFD
 
 	Status        string        // STATUS=: free-form text for humans
 	MainPid       int           // MAINPID=: the service's main process, if not the one started
@@ -78,7 +79,7 @@ func Parse(b []byte) (Message, error) {
 			m.Watchdog, err = one(val)
 		case "BARRIER":
 			// Its descriptor comes with the datagram's control message.
-			_, err = one(val)
+			m.barrier, err = one(val)
 		case "STATUS":
 			m.Status = val
 		case "MAINPID":

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -190,7 +189,7 @@ func message(b []byte, flags int, oob []byte) Message {
 			// BARRIER=1 is kept for the receiver to close.
 			fds, _ := unix.ParseUnixRights(c)
 			for _, fd := range fds {
-				if m.BarrierFD == nil && barrier(b) {
+				if m.BarrierFD == nil && m.barrier {
 					unix.CloseOnExec(fd)
 					m.BarrierFD = os.NewFile(uintptr(fd), "barrier")
 					continue
@@ -200,15 +199,6 @@ func message(b []byte, flags int, oob []byte) Message {
 		}
 	}
 	return m
-}
-
-func barrier(b []byte) bool {
-	for _, l := range strings.Split(string(b), "\n") {
-		if l == "BARRIER=1" {
-			return true
-		}
-	}
-	return false
 }
 
 // Barrier sends BARRIER=1 with a pipe's write end to addr and waits, up

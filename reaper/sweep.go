@@ -144,6 +144,21 @@ func descendants(root int) []int {
 	return out
 }
 
+// Descends reports whether pid is ancestor or one of its descendants, as
+// the parent links in /proc show them now (false once pid is gone).
+func Descends(pid, ancestor int) bool {
+	for i := 0; i < 64 && pid > 1; i++ {
+		if pid == ancestor {
+			return true
+		}
+		var ok bool
+		if pid, ok = parentOf(pid); !ok {
+			return false
+		}
+	}
+	return false
+}
+
 // parentOf reads the ppid field of /proc/PID/stat. The command name in
 // parentheses may hold spaces and parentheses itself, so the fields are
 // counted from the last ')'.

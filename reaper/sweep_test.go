@@ -37,3 +37,22 @@ func TestDescendants(t *testing.T) {
 		t.Error("parentOf(-5) succeeded")
 	}
 }
+
+// TestDescends: a process descends from itself and from its ancestors, not
+// from its children or from a pid that is gone.
+func TestDescends(t *testing.T) {
+	self, parent := os.Getpid(), os.Getppid()
+	for _, tc := range []struct {
+		pid, ancestor int
+		want          bool
+	}{
+		{self, self, true},
+		{self, parent, true},
+		{parent, self, false},
+		{1 << 30, self, false}, // no such process
+	} {
+		if got := Descends(tc.pid, tc.ancestor); got != tc.want {
+			t.Errorf("Descends(%d, %d) = %v, want %v", tc.pid, tc.ancestor, got, tc.want)
+		}
+	}
+}

@@ -244,7 +244,7 @@ func ParseArgs(args []string) (Options, error) {
 			var v string
 			if v, err = value(); err == nil {
 				o.Limits.CPUMax, err = cgroup.ParseCPUs(v)
-				if err == nil && o.Limits.CPUMax != cgroup.Unlimited && !(o.Limits.CPUMax >= 0.01 && o.Limits.CPUMax <= 10000) {
+				if err == nil && o.Limits.CPUMax != cgroup.Unlimited && !(o.Limits.CPUMax >= cgroup.MinCPUs && o.Limits.CPUMax <= cgroup.MaxCPUs) {
 					err = errors.New("out of range")
 				}
 				if err != nil {
@@ -271,8 +271,8 @@ func parsePids(s string) (int64, error) {
 		return cgroup.Unlimited, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 1 || n > 4<<20 {
-		return 0, errors.New("want a number of processes from 1 to 4194304, or max")
+	if err != nil || n < 1 || n > cgroup.MaxPids {
+		return 0, fmt.Errorf("want a number of processes from 1 to %d, or max", cgroup.MaxPids)
 	}
 	return n, nil
 }

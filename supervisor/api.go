@@ -22,9 +22,6 @@ import (
 // it starts, or after it has returned.
 var ErrNotRunning = errors.New("supervisor not running")
 
-// errUnknown is wrapped for a name that is no service.
-var errUnknown = control.ErrUnknownService
-
 type request struct {
 	fn   func()
 	done chan struct{}
@@ -42,12 +39,13 @@ func (s *Supervisor) do(fn func()) error {
 	return nil
 }
 
-// service returns the service name, or an error wrapping errUnknown.
+// service returns the service name, or an error wrapping
+// control.ErrUnknownService.
 func (s *Supervisor) service(name string) (*service, error) {
 	if v := s.svcs[name]; v != nil {
 		return v, nil
 	}
-	return nil, fmt.Errorf("%w %q", errUnknown, name)
+	return nil, fmt.Errorf("%w %q", control.ErrUnknownService, name)
 }
 
 // StartService starts a service that is not running: stopped, finished or

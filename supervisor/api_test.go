@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/config"
-	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/reaper"
 )
 
@@ -25,13 +25,8 @@ import (
 func start(t *testing.T, text string) (*Supervisor, chan os.Signal, chan int, string) {
 	t.Helper()
 	dir := t.TempDir()
-	c, err := config.Parse(filepath.Join(dir, "initbox.toml"), []byte(strings.ReplaceAll(text, "@D@", dir)), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out, logBuf syncBuffer
-	s := New(Options{Config: c, Starter: sharedReaper(), Env: os.Environ(), Stdout: &out, Stderr: &out,
-		Log: logging.New(&logBuf, logging.Console, logging.DebugLevel)})
+	s := newTest(parse(t, dir, text), sharedReaper(), &out, &out, &logBuf)
 	sigc := make(chan os.Signal, 1)
 	done := make(chan int, 1)
 	go func() { done <- s.Run(sigc) }()
@@ -105,11 +100,11 @@ command = ["sleep", "1000"]
 	waitFor(t, "web's output in its logs", func() bool { return slices.Contains(s.mustLogs(t, "web"), "hup") })
 
 	for _, err := range []error{s.StopService("nope"), s.StartService("nope"), s.SignalService("nope", syscall.SIGHUP)} {
-		if !errors.Is(err, errUnknown) {
+		if !errors.Is(err, control.ErrUnknownService) {
 			t.Errorf("unknown service: %v", err)
 		}
 	}
-	if _, err := s.Logs("nope", 1); !errors.Is(err, errUnknown) {
+	if _, err := s.Logs("nope", 1); !errors.Is(err, control.ErrUnknownService) {
 		t.Errorf("Logs of an unknown service: %v", err)
 	}
 
@@ -200,13 +195,8 @@ func (panicStarter) Start(func() (int, error)) (int, <-chan reaper.Exit, error) 
 // recovered and logged, and the run ends with status 1 instead of taking
 // PID 1 down.
 func TestPanicShutsDownInOrder(t *testing.T) {
-	c, err := config.Parse("initbox.toml", []byte("[services.a]\ncommand = [\"sleep\", \"1000\"]\n"), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out, logBuf syncBuffer
-	s := New(Options{Config: c, Starter: panicStarter{sharedReaper()}, Env: os.Environ(), Stdout: &out, Stderr: &out,
-		Log: logging.New(&logBuf, logging.Console, logging.DebugLevel)})
+	s := newTest(parse(t, t.TempDir(), "[services.a]\ncommand = [\"sleep\", \"1000\"]\n"), panicStarter{sharedReaper()}, &out, &out, &logBuf)
 	done := make(chan int, 1)
 	go func() { done <- s.Run(make(chan os.Signal)) }()
 	select {
@@ -217,16 +207,6 @@ func TestPanicShutsDownInOrder(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("Run did not end after a panic; log:\n%s", logBuf.String())
 	}
-}
-
-// parse is config.Parse of text, with "@D@" as dir.
-func parse(t *testing.T, dir, text string) *config.Config {
-	t.Helper()
-	c, err := config.Parse(filepath.Join(dir, "initbox.toml"), []byte(strings.ReplaceAll(text, "@D@", dir)), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // TestReloadWhileLogs: Logs from another goroutine while reloads add and

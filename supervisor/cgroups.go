@@ -188,10 +188,14 @@ func (s *Supervisor) checkDrained(name string, v *service) {
 	if v.pid != 0 || v.cg == nil {
 		return
 	}
-	pop, err := v.cg.Populated()
-	if err == nil && pop {
+	if pop, err := v.cg.Populated(); err == nil && pop {
 		return
 	}
+	s.dropLeaf(name, v)
+}
+
+// dropLeaf removes the empty leaf of a service whose process has exited.
+func (s *Supervisor) dropLeaf(name string, v *service) {
 	if err := v.cg.Remove(); err != nil {
 		s.log.Warn("cannot remove the service's cgroup", logging.String("service", name), logging.Err(err))
 	}
@@ -206,7 +210,7 @@ func (s *Supervisor) checkDrained(name string, v *service) {
 // cgroup.kill after its stop timeout. The leaf is removed once empty.
 func (s *Supervisor) drain(name string, v *service) {
 	if pop, err := v.cg.Populated(); err != nil || !pop {
-		s.checkDrained(name, v)
+		s.dropLeaf(name, v)
 		return
 	}
 	v.draining = true

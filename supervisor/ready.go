@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +14,7 @@ import (
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/probe"
+	"github.com/initbox/initbox/reaper"
 )
 
 // Readiness and health (issue #7). A service with a ready check is
@@ -35,10 +34,8 @@ type checks struct {
 	fails    int  // consecutive failed health checks
 	passes   int  // consecutive passed health checks
 	watchdog *time.Timer
-	pipe     *notify.Pipe // fd readiness, until read
-	deadline *time.Timer  // ready timeout
-	status   string       // the last STATUS= it sent
-	mainPid  int          // the last MAINPID= it sent
+	deadline *time.Timer // ready timeout
+	status   string      // the last STATUS= it sent
 }
 
 // notifySocket returns the address of the service's NOTIFY_SOCKET, made
@@ -110,7 +107,6 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 	case "fd":
 		p := v.pendingPipe
 		v.pendingPipe = nil
-		c.pipe = p
 		p.W().Close() // the service has its copy
 		go func() {
 			defer s.log.Recover("ready fd of " + name)
@@ -121,7 +117,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 			}
 		}()
 	default:
-		chk := v.probe(r.TCP, r.HTTP, r.File, r.Exec, env)
+		chk := v.check(r.TCP, r.HTTP, r.File, r.Exec, env)
 		go func() {
 			defer s.log.Recover("ready check of " + name)
 			t := time.NewTicker(r.Interval)
@@ -147,7 +143,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 	}
 	h := v.cfg.Health
 	if m := h.Method(); m != "" {
-		chk := v.probe(h.TCP, h.HTTP, "", h.Exec, env)
+		chk := v.check(h.TCP, h.HTTP, "", h.Exec, env)
 		go func() {
 			defer s.log.Recover("health check of " + name)
 			select {
@@ -178,9 +174,9 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 	}
 }
 
-// probe builds a check run with the service's environment, directory and
+// check builds a probe run with the service's environment, directory and
 // user.
-func (v *service) probe(tcp, http, file string, argv, env []string) probe.Check {
+func (v *service) check(tcp, http, file string, argv, env []string) probe.Check {
 	c := probe.Check{TCP: tcp, HTTP: http, File: file, Exec: argv, Env: env, Dir: v.cfg.WorkingDir}
 	if len(argv) > 0 && (v.cfg.User != "" || v.cfg.Group != "") {
 		c.Cred, _ = credential(v.cfg.User, v.cfg.Group)
@@ -280,7 +276,9 @@ func (s *Supervisor) notifyEvent(name string, v *service, m notify.Message) {
 		s.log.Debug("status", logging.String("service", name), logging.String("status", m.Status))
 	}
 	if m.MainPid > 0 {
-		c.mainPid = m.MainPid
+		// Noted, not followed: initbox watches the process it started,
+		// and the service's cgroup holds both.
+		s.log.Debug("main pid reported", logging.String("service", name), logging.Int("mainpid", m.MainPid))
 	}
 	if m.ExtendTimeout > 0 && c.deadline != nil && !c.ready {
 		gen := v.gen
@@ -306,41 +304,7 @@ func (s *Supervisor) notifyEvent(name string, v *service, m notify.Message) {
 // belongs reports whether pid is a process of the service's current run:
 // in its cgroup, or its main process or a descendant of it.
 func (s *Supervisor) belongs(v *service, pid int) bool {
-	if v.cg != nil {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup"); err == nil {
-			for _, l := range strings.Split(string(b), "\n") {
-				if p, ok := strings.CutPrefix(l, "0::"); ok && strings.HasSuffix(v.cg.Path(), p) && p != "/" {
-					return true
-				}
-			}
-		}
-	}
-	for i := 0; i < 64 && pid > 1; i++ {
-		if pid == v.pid {
-			return true
-		}
-		pid = parentOf(pid)
-	}
-	return false
-}
-
-// parentOf reads the parent pid of pid from /proc; 0 when it is gone.
-func parentOf(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	return v.cg != nil && v.cg.Has(pid) || v.pid > 0 && reaper.Descends(pid, v.pid)
 }
 
 // healthEvent counts one health check's result and acts on a verdict.

@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,30 +33,35 @@ func sharedReaper() *reaper.Reaper {
 	return testReaper
 }
 
+// parse is config.Parse of text as dir/initbox.toml, with "@D@" as dir.
+func parse(t *testing.T, dir, text string) *config.Config {
+	t.Helper()
+	c, err := config.Parse(filepath.Join(dir, "initbox.toml"), []byte(strings.ReplaceAll(text, "@D@", dir)), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// newTest returns a Supervisor for c that starts through st, with the
+// services' output on out and errOut and its log (all of it) on log.
+func newTest(c *config.Config, st Starter, out, errOut, log io.Writer) *Supervisor {
+	return New(Options{Config: c, Starter: st, Env: os.Environ(), Stdout: out, Stderr: errOut,
+		Log: logging.New(log, logging.Console, logging.DebugLevel)})
+}
+
 // run parses text ("@D@" is replaced by a fresh directory), runs it to the
 // end with sigs queued, and returns the status, the services' stdout and
 // the directory.
 func run(t *testing.T, text string, sigs ...os.Signal) (code int, stdout, dir, log string) {
 	t.Helper()
 	dir = t.TempDir()
-	text = strings.ReplaceAll(text, "@D@", dir)
-	c, err := config.Parse(filepath.Join(dir, "initbox.toml"), []byte(text), os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out, stderr, logBuf bytes.Buffer
 	sigc := make(chan os.Signal, len(sigs))
 	for _, s := range sigs {
 		sigc <- s
 	}
-	s := New(Options{
-		Config:  c,
-		Starter: sharedReaper(),
-		Env:     os.Environ(),
-		Stdout:  &out,
-		Stderr:  &stderr,
-		Log:     logging.New(&logBuf, logging.Console, logging.DebugLevel),
-	})
+	s := newTest(parse(t, dir, text), sharedReaper(), &out, &stderr, &logBuf)
 	code = s.Run(sigc)
 	t.Logf("log:\n%s--- stderr:\n%s", logBuf.String(), stderr.String())
 	return code, out.String(), dir, logBuf.String()
