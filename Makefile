@@ -1,7 +1,6 @@
 # initbox: a static Go PID 1 for containers.
 GO      ?= go
 BIN     ?= bin/initbox
-FULLBIN ?= bin/initbox-full
 VERSION ?= 0.1.0-dev
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
@@ -9,27 +8,20 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Unit tests take -race; the black-box tests in tests/ drive the built binary.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests)
 
-.PHONY: all build build-full test unit fuzz blackbox dockertest vmtest lint demo bench clean
+.PHONY: all build test unit fuzz blackbox dockertest vmtest lint demo bench clean
 
 all: build
 
-# The default binary is the tini mode, within the 2.5 MiB budget (issue #2).
+# One static binary holds every command, within 4.5 MiB (issue #13).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/initbox
-
-# With the supervisor (`initbox run`, `initbox check`, issue #3), which takes
-# the binary past the budget; see the notes on issue #3.
-build-full:
-	CGO_ENABLED=0 $(GO) build -tags supervisor -trimpath -ldflags '$(LDFLAGS)' -o $(FULLBIN) ./cmd/initbox
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags supervisor ./cmd/initbox
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
-	$(GO) test -race -count=1 -tags supervisor ./cmd/initbox/
 
 # Each fuzz target for a fixed number of inputs, about 5 s each here (issue
 # #9). A count, not a duration: with -fuzztime DURATION, Go 1.26's fuzzing
@@ -40,7 +32,8 @@ export FUZZTIME
 FUZZ = ./signals/:FuzzParse:500000 ./cmd/initbox/:FuzzParseTini:300000 ./pid1/:FuzzParseDuration:300000 \
 	./spawn/:FuzzParseArgs:300000 ./spawn/:FuzzParseBind:300000 \
 	./config/:FuzzParse:50000 ./config/:FuzzParseEnvFile:250000 ./config/:FuzzSize:250000 ./config/:FuzzCPUMax:250000 \
-	./config/:FuzzAddress:250000 ./notify/:FuzzParse:500000 ./control/:FuzzParseRequest:120000 ./control/:FuzzDecodeJSON:120000
+	./config/:FuzzAddress:250000 ./notify/:FuzzParse:500000 ./control/:FuzzParseRequest:120000 ./control/:FuzzDecodeJSON:120000 \
+	./cmd/initbox/:FuzzParseRun:500000
 fuzz:
 	@set -e; for t in $(FUZZ); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; n=$${rest#*:}; \
@@ -49,31 +42,30 @@ fuzz:
 		grep -qs "^func $$name(" $$pkg*_test.go || { echo "no fuzz target $$name in $$pkg: go test would pass without fuzzing"; exit 1; }; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $$budget $$pkg; \
 	done
-	$(GO) test -tags supervisor -run '^$$' -fuzz '^FuzzParseRun$$' -fuzztime $${FUZZTIME:-500000x} ./cmd/initbox/
 
-TESTENV = INITBOX_BIN=$(CURDIR)/$(BIN) INITBOX_FULL_BIN=$(CURDIR)/$(FULLBIN)
+TESTENV = INITBOX_BIN=$(CURDIR)/$(BIN)
 
 # The built binary as a real PID 1 (tests/), under the real Docker Engine
 # (tests/docker) and in a real cgroup v2 kernel under qemu (tests/vm).
-blackbox: build build-full
+blackbox: build
 	$(TESTENV) $(GO) test -count=1 -timeout 20m ./tests/
 
-dockertest: build build-full
+dockertest: build
 	$(TESTENV) $(GO) test -count=1 -timeout 10m ./tests/docker/
 
-vmtest: build-full
+vmtest: build
 	$(TESTENV) $(GO) test -count=1 -timeout 10m ./tests/vm/...
 
 test: lint unit fuzz blackbox dockertest vmtest
 
-demo: build build-full
-	@sh scripts/demo.sh $(BIN) $(FULLBIN)
+demo: build
+	@sh scripts/demo.sh $(BIN)
 
 # initbox side by side with tini, tini-static, dumb-init, catatonit,
 # supervisord, s6 and runit (installed from Debian when missing), in one run
 # (issue #8): writes bench/results.md, results.json and results.png. Root;
 # about 8 minutes; BENCHFLAGS=-quick for about 2.
-bench: build build-full
+bench: build
 	cd bench && $(GO) run . $(BENCHFLAGS)
 
 clean:

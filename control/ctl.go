@@ -32,7 +32,9 @@ const (
 	exitConnect = 3
 )
 
-const ctlUsage = `usage: initbox ctl [--socket PATH] [--json] COMMAND [ARGS]
+// Usage is the help of `initbox ctl`, printed by `initbox ctl --help` and
+// `initbox help ctl`.
+const Usage = `Usage: initbox ctl [--socket PATH] [--json] COMMAND [ARGS]
 
 commands:
   status [NAME]        every service, or one, as a table
@@ -56,7 +58,7 @@ exit status: 0 ok, 1 refused or failed, 2 usage, 3 cannot connect.
 // the socket and suggests the fix).
 func Ctl(args []string, stdout, stderr io.Writer) int {
 	usage := func(msg string) int {
-		fmt.Fprintf(stderr, "initbox ctl: %s\n\n%s", msg, ctlUsage)
+		fmt.Fprintf(stderr, "initbox ctl: %s\n\n%s", msg, Usage)
 		return exitUsage
 	}
 	socket := os.Getenv(SocketEnv)
@@ -82,7 +84,7 @@ func Ctl(args []string, stdout, stderr io.Writer) int {
 				return usage("--socket needs a path")
 			}
 		case a == "-h" || a == "--help" || a == "help":
-			io.WriteString(stdout, ctlUsage)
+			io.WriteString(stdout, Usage)
 			return exitOK
 		case a == "--":
 			rest = append(rest, args[i+1:]...)

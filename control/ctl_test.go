@@ -48,7 +48,7 @@ func TestCtl(t *testing.T) {
 		{"logs -n2 after", []string{sock, "logs", "web", "-n2"}, 0, "=two \"quoted\"\nthree\tTab \x01 \uFFFD\n", "", "logs 2 web"},
 		{"logs --lines=", []string{sock, "logs", "--lines=3", "web"}, 0, "^one\n", "", "logs 3 web"},
 		{"logs unknown", []string{sock, "logs", "nope"}, 1, "=", "unknown service", ""},
-		{"help", []string{"--help"}, 0, "usage: initbox ctl", "", ""},
+		{"help", []string{"--help"}, 0, "Usage: initbox ctl", "", ""},
 
 		{"no command", []string{sock}, 2, "=", "no command", ""},
 		{"unknown command", []string{sock, "explode"}, 2, "=", `unknown command "explode"`, ""},
@@ -77,7 +77,7 @@ func TestCtl(t *testing.T) {
 			if code != tc.code || !okOut || !strings.Contains(errOut, tc.stderr) || tc.stderr == "" && errOut != "" {
 				t.Errorf("Ctl %q = %d\nstdout %q\nstderr %q\nwant %d, stdout %q, stderr ...%q...", tc.args, code, out, errOut, tc.code, tc.stdout, tc.stderr)
 			}
-			if code == 2 && !strings.Contains(errOut, "usage: initbox ctl") {
+			if code == 2 && !strings.Contains(errOut, "Usage: initbox ctl") {
 				t.Errorf("usage error without the usage")
 			}
 			if tc.call != "" && api.lastCall() != tc.call {

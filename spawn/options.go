@@ -108,9 +108,8 @@ type Options struct {
 	// cgroup made for it; zero fields are unset.
 	Limits cgroup.Limits
 
-	// Config, from -c FILE, runs the supervisor inside (builds with
-	// -tags supervisor): the file is read inside the new root. Argv, if
-	// given, is then the main service.
+	// Config, from -c FILE, runs the supervisor inside: the file is read
+	// inside the new root. Argv, if given, is then the main service.
 	Config string
 
 	Help bool
@@ -406,8 +405,7 @@ fresh /proc), and returns its exit status (128+N if it died from signal N).
   --env NAME=VALUE   set a variable for PROGRAM (repeatable)
   --clear-env        start PROGRAM with only the --env variables
   -c, --config FILE  run the supervisor inside with FILE (a path inside the
-                     new root; needs a build with -tags supervisor);
-                     PROGRAM, if given, is the main service
+                     new root); PROGRAM, if given, is the main service
   --grace DUR        as initbox --grace, for the init inside
   -v                 more output from initbox
   -h, --help         this text

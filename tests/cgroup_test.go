@@ -216,7 +216,7 @@ shell = "echo ran >@D@/ran; exit 7"
 [services.app.resources]
 pids_max = 10
 `)
-	script := fmt.Sprintf("mount -o bind,remount,ro %s %s && exec %s run -c %s", shq(mount), shq(mount), shq(fullBin), shq(file))
+	script := fmt.Sprintf("mount -o bind,remount,ro %s %s && exec %s run -c %s", shq(mount), shq(mount), shq(initBin), shq(file))
 	p := startInit(t, runSpec{mode: pid1, bin: "/bin/sh", args: []string{"-c", "mount --make-rprivate / && mount --bind " + shq(mount) + " " + shq(mount) + " && " + script}, timeout: svTimeout})
 	r := p.wait()
 	if r.code != 7 {
@@ -257,7 +257,7 @@ shell = "grep ^0:: /proc/self/cgroup; id -u"
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startInit(t, runSpec{mode: pid1, bin: self, args: []string{noClone3Arg, fullBin, "run", "-c", file}, timeout: svTimeout})
+	p := startInit(t, runSpec{mode: pid1, bin: self, args: []string{noClone3Arg, initBin, "run", "-c", file}, timeout: svTimeout})
 	r := p.wait()
 	if r.code != 0 {
 		t.Fatalf("exit status %d\n%v", r.code, r)

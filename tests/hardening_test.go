@@ -183,7 +183,7 @@ stdout = "null"
 stderr = "null"
 command = ["sleep", "1001"]
 `)
-	p := startInit(t, runSpec{mode: pid1, bin: fullBin, args: []string{"run", "-c", file, "--", "sleep", "1002"}, timeout: svTimeout, extra: []*os.File{nil, nil, nil, nil, f}})
+	p := startInit(t, runSpec{mode: pid1, bin: initBin, args: []string{"run", "-c", file, "--", "sleep", "1002"}, timeout: svTimeout, extra: []*os.File{nil, nil, nil, nil, f}})
 	init := p.hostInitPID()
 	if fds, targets := openFDs(t, init); !slices.Contains(fds, 7) {
 		t.Fatalf("test setup: initbox did not inherit fd 7: %v %v", fds, targets)
@@ -321,7 +321,7 @@ func TestEnvFileSecretsNotLogged(t *testing.T) {
 	}
 	// `initbox check` reads no env file, so it has nothing to leak; run it
 	// anyway to hold it to the same rule.
-	c := runInit(t, runSpec{mode: direct, bin: fullBin, args: []string{"check", "-c", file}})
+	c := runInit(t, runSpec{mode: direct, bin: initBin, args: []string{"check", "-c", file}})
 	if strings.Contains(c.stderr+c.stdout, secret) {
 		t.Errorf("the secret appears in `initbox check`'s output\n%v", c)
 	}
@@ -461,8 +461,8 @@ func TestSupervisorUnreadableEnvFile(t *testing.T) {
 	requireRoot(t)
 	requireTool(t, "setpriv")
 	pub := publicDir(t)
-	bin := filepath.Join(pub, "initbox-full")
-	b, err := os.ReadFile(fullBin)
+	bin := filepath.Join(pub, "initbox")
+	b, err := os.ReadFile(initBin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,7 +527,7 @@ restart = { policy = "always", delay = "20ms", multiplier = 1, limit_burst = 100
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p := startInit(t, runSpec{mode: pid1, bin: fullBin, args: []string{"run", "-c", file}, timeout: svTimeout, stdout: w})
+	p := startInit(t, runSpec{mode: pid1, bin: initBin, args: []string{"run", "-c", file}, timeout: svTimeout, stdout: w})
 	w.Close()
 	// Wait until the pipe is full (TIOCINQ is FIONREAD): initbox's writes now block.
 	size, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)

@@ -21,7 +21,7 @@ import (
 // services call as `initbox notify`.
 func opConfig(t *testing.T, text string) (dir, file string) {
 	t.Helper()
-	return svConfig(t, strings.ReplaceAll(text, "@BIN@", fullBin))
+	return svConfig(t, strings.ReplaceAll(text, "@BIN@", initBin))
 }
 
 // TestNotifyGatesDependent: a notify service's dependent waiting for
@@ -246,9 +246,9 @@ watchdog = "400ms"
 // uid, as that user.
 func ctl(t *testing.T, sock string, uid int, args ...string) (string, int) {
 	t.Helper()
-	bin := fullBin
+	bin := initBin
 	if uid > 0 {
-		bin = publicCopy(t, fullBin)
+		bin = publicCopy(t, initBin)
 	}
 	cmd := exec.Command(bin, append([]string{"ctl", "--socket", sock}, args...)...)
 	if uid > 0 {
@@ -577,6 +577,6 @@ func TestPrivilegesInheritable(t *testing.T) {
 capabilities = ["CAP_NET_BIND_SERVICE"]
 shell = "grep -E '^Cap(Inh|Eff):' /proc/self/status | tr -s '\\t' ' ' | tr '\\n' ';'; echo"
 `)
-	r := startInit(t, runSpec{mode: pid1, bin: "setpriv", args: []string{"--inh-caps=+net_raw,+chown", fullBin, "run", "-c", file}, timeout: svTimeout}).wait()
+	r := startInit(t, runSpec{mode: pid1, bin: "setpriv", args: []string{"--inh-caps=+net_raw,+chown", initBin, "run", "-c", file}, timeout: svTimeout}).wait()
 	wantLine(t, r, r.stdout, "web | CapInh: 0000000000000000;CapEff: 0000000000000400;")
 }

@@ -501,9 +501,8 @@ func TestSpawnErrors(t *testing.T) {
 	})
 }
 
-// TestSpawnConfig: `spawn -c FILE` runs the supervisor as PID 1 inside (in
-// the build with -tags supervisor), with the services in the namespaces; the
-// default build refuses -c with a clear message.
+// TestSpawnConfig: `spawn -c FILE` runs the supervisor as PID 1 inside,
+// with the services in the namespaces.
 func TestSpawnConfig(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
@@ -517,7 +516,7 @@ command = ["sh", "-c", "echo bg-ppid=$PPID init=$(cat /proc/1/comm) host=$(cat /
 	}
 	mainScript := fmt.Sprintf(`while [ ! -s %[1]s ]; do sleep 0.02; done; cat %[1]s; echo procs=$(ls -d /proc/[0-9]* | wc -l); exit 5`, shq(bg))
 	t.Run("supervisor", func(t *testing.T) {
-		r := runInit(t, runSpec{mode: direct, bin: fullBin, args: []string{"spawn", "--uts", "--hostname", "sv", "-c", file, "--", "sh", "-c", mainScript}, timeout: svTimeout})
+		r := runInit(t, runSpec{mode: direct, bin: initBin, args: []string{"spawn", "--uts", "--hostname", "sv", "-c", file, "--", "sh", "-c", mainScript}, timeout: svTimeout})
 		wantExit(t, r, 5)
 		if !strings.Contains(r.stdout, "bg-ppid=1 init=initbox host=sv") {
 			t.Errorf("want the service as a child of initbox, PID 1 of the new namespaces: %v", r)
@@ -525,13 +524,6 @@ command = ["sh", "-c", "echo bg-ppid=$PPID init=$(cat /proc/1/comm) host=$(cat /
 		// initbox, sleep (bg), sh (main), ls: nothing from the host.
 		if n, _ := strconv.Atoi(keyed(t, r.stdout, "procs")); n < 3 || n > 6 {
 			t.Errorf("/proc inside lists %d processes: %v", n, r)
-		}
-	})
-	t.Run("default build", func(t *testing.T) {
-		r := spawnRun(t, "-c", file, "--", "true")
-		wantExit(t, r, 2)
-		if !strings.Contains(r.stderr, "without the supervisor") {
-			t.Errorf("want a message that -c needs the supervisor build: %v", r)
 		}
 	})
 }
@@ -567,7 +559,7 @@ func TestSpawnCgroup(t *testing.T) {
 main = true
 shell = "grep ^0:: /proc/self/cgroup"
 `)
-		r := runInit(t, runSpec{mode: direct, bin: fullBin, args: []string{"spawn", "--cgroup", "-c", file}, timeout: svTimeout})
+		r := runInit(t, runSpec{mode: direct, bin: initBin, args: []string{"spawn", "--cgroup", "-c", file}, timeout: svTimeout})
 		wantExit(t, r, 0)
 		if strings.TrimSpace(r.stdout) != "0::/services/web" {
 			t.Errorf("service in %q, want 0::/services/web\n%v", r.stdout, r)

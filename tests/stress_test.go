@@ -61,7 +61,7 @@ func TestStressCrashLoop(t *testing.T) {
 		fmt.Fprintf(&cfg, "[services.s%d]\nshell = \"exit 1\"\nrestart = { delay = \"1s\", multiplier = 1.0, max_delay = \"1s\", limit_burst = 1000, limit_interval = \"10s\" }\n", i)
 	}
 	_, file := opConfig(t, cfg.String())
-	p := startInit(t, runSpec{bin: fullBin, mode: pid1, args: []string{"run", "-c", file}, timeout: d + 60*time.Second})
+	p := startInit(t, runSpec{bin: initBin, mode: pid1, args: []string{"run", "-c", file}, timeout: d + 60*time.Second})
 	waitMetrics := time.Now().Add(10 * time.Second)
 	for {
 		if out, err := exec.Command("curl", "-sf", fmt.Sprintf("http://127.0.0.1:%d/healthz", port)).Output(); err == nil && len(out) > 0 {

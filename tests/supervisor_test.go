@@ -48,7 +48,7 @@ func svConfig(t *testing.T, text string) (dir, file string) {
 // the base environment.
 func svStart(t *testing.T, file string, env []string, args ...string) *proc {
 	t.Helper()
-	return startInit(t, runSpec{bin: fullBin, mode: pid1, args: append([]string{"run", "-c", file}, args...), env: env, timeout: svTimeout})
+	return startInit(t, runSpec{bin: initBin, mode: pid1, args: append([]string{"run", "-c", file}, args...), env: env, timeout: svTimeout})
 }
 
 // svRun runs `initbox run -c file [args]` as PID 1 to its end.
@@ -448,7 +448,7 @@ shell = '''while [ ! -e @D@/side.up ]; do sleep 0.05; done; ` + how + `'''
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			noConfig(t)
-			r := runInit(t, runSpec{bin: fullBin, mode: pid1, args: append([]string{"run", "--"}, c.argv...), timeout: svTimeout})
+			r := runInit(t, runSpec{bin: initBin, mode: pid1, args: append([]string{"run", "--"}, c.argv...), timeout: svTimeout})
 			wantExit(t, r, c.want)
 		})
 	}
@@ -1161,7 +1161,7 @@ shell = '''touch @D@/marker; exec sleep 1000'''
 command = ["sleep", "1000"]
 depends_on = { db = "ready" }
 `)
-		r := runInit(t, runSpec{bin: fullBin, mode: direct, args: []string{"check", "-c", file}})
+		r := runInit(t, runSpec{bin: initBin, mode: direct, args: []string{"check", "-c", file}})
 		wantExit(t, r, 0)
 		if exists(filepath.Join(dir, "marker")) {
 			t.Fatal("check started a service")
@@ -1170,7 +1170,7 @@ depends_on = { db = "ready" }
 	for _, c := range configErrorCases {
 		t.Run("bad/"+c.name, func(t *testing.T) {
 			dir, file := svConfig(t, c.text+configErrorMarker)
-			r := runInit(t, runSpec{bin: fullBin, mode: direct, args: []string{"check", "-c", file}})
+			r := runInit(t, runSpec{bin: initBin, mode: direct, args: []string{"check", "-c", file}})
 			wantExit(t, r, 2)
 			checkConfigError(t, r, file, c.pos, c.msg)
 			if exists(filepath.Join(dir, "marker")) {
@@ -1180,7 +1180,7 @@ depends_on = { db = "ready" }
 	}
 	t.Run("INITBOX_CONFIG", func(t *testing.T) {
 		_, file := svConfig(t, "[services.web]\nshell = \"true\"\ntype = \"forking\"\n")
-		r := runInit(t, runSpec{bin: fullBin, mode: direct, args: []string{"check"}, env: []string{"INITBOX_CONFIG=" + file}})
+		r := runInit(t, runSpec{bin: initBin, mode: direct, args: []string{"check"}, env: []string{"INITBOX_CONFIG=" + file}})
 		wantExit(t, r, 2)
 		checkConfigError(t, r, file, "3:8", "forking")
 	})

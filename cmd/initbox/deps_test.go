@@ -9,7 +9,7 @@ import (
 )
 
 // TestDependencies keeps what initbox links in check: the binary has a size
-// budget (issue #2: 2.5 MiB), and these packages would each blow it or bring
+// budget (issue #13: 4.5 MiB), and these packages would each blow it or bring
 // in code a PID 1 has no use for.
 func TestDependencies(t *testing.T) {
 	goTool, err := exec.LookPath("go")

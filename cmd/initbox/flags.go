@@ -145,13 +145,20 @@ func parseTini(args []string, getenv func(string) (string, bool)) (tiniOptions, 
 	return o, nil
 }
 
-func usage(name string) string {
+// tiniUsage is the help of tini mode alone, as printed when initbox is
+// called as tini or docker-init.
+func tiniUsage(name string) string {
 	return fmt.Sprintf(`Usage: %[1]s [OPTIONS] [--] PROGRAM [ARGS] | --version
 
 Run PROGRAM as the child of an init that reaps zombies, forwards signals and
 exits with PROGRAM's status (a drop-in for tini).
 
-Options:
+`, name) + tiniOptionsHelp
+}
+
+// tiniOptionsHelp lists tini mode's options and environment, in the order
+// and words of tini's own help where it has them.
+const tiniOptionsHelp = `Options:
   --version      Show version and exit.
   -h, --help     Show this help message and exit.
   -s             Register as a process subreaper (when not PID 1).
@@ -170,5 +177,4 @@ Environment variables:
   TINI_KILL_PROCESS_GROUP  Send signals to the child's process group.
   INITBOX_GRACE            As --grace.
   INITBOX_LOG_FORMAT       console (default) or json.
-`, name)
-}
+`

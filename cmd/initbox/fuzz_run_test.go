@@ -1,4 +1,4 @@
-//go:build linux && supervisor
+//go:build linux
 
 package main
 

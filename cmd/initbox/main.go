@@ -1,22 +1,19 @@
 //go:build linux
 
 // Command initbox is a PID 1 for containers: a drop-in for tini that reaps
-// zombies, forwards signals and passes the exit status on. See the README
-// and shared/DESIGN.md for the modes it grows into.
+// zombies, forwards signals and passes the exit status on, a supervisor of
+// services from TOML, and a launcher into new namespaces. One binary holds
+// every command (issue #13); see `initbox --help` and shared/DESIGN.md.
 package main
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"time"
 
 	"github.com/initbox/initbox"
 	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
-	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
@@ -47,41 +44,37 @@ func main() {
 func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
 	name := filepath.Base(argv[0])
 	args := argv[1:]
+	// Called as tini or docker-init, initbox is tini and nothing else: a
+	// program called "run" is run, as tini would.
 	tiniOnly := name == "tini" || name == "docker-init"
 	if !tiniOnly && len(args) > 0 {
-		switch args[0] {
-		case "version":
-			sup := "without"
-			if hasSupervisor {
-				sup = "with"
-			}
-			fmt.Printf("initbox %s (git %s, %s, %s/%s, %s the supervisor)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, sup)
-			return 0
-		case "spawn", spawn.InnerMarker:
-			return runSpawn(name, args[0], args[1:], in, r)
-		case "notify":
-			return runNotify(name, args[1:])
+		if args[0] == spawn.InnerMarker {
+			return runSpawnInner(name, args[1:], in, r)
 		}
-		if code, ok := subcommand(name, args[0], args[1:], in, r); ok {
-			return code
+		if c := lookup(args[0]); c != nil {
+			return c.run(&env{name: name, in: in, r: r}, args[1:])
 		}
 	}
 	if !tiniOnly && len(args) == 0 {
 		// With no arguments, initbox runs its configuration if there is one.
-		if code, ok := runDefault(name, in, r); ok {
-			return code
+		if c, set := os.LookupEnv("INITBOX_CONFIG"); (set && c != "") || fileExists(defaultConfig) {
+			return runSupervisor(&env{name: name, in: in, r: r}, nil)
 		}
 	}
 
 	opts, err := parseTini(args, os.LookupEnv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-		fmt.Fprint(os.Stderr, usage(name))
+		fmt.Fprintf(os.Stderr, "Usage: %s [OPTIONS] [--] PROGRAM [ARGS]\nTry '%s --help'.\n", name, name)
 		return 2
 	}
 	switch {
 	case opts.help:
-		fmt.Print(usage(name))
+		if tiniOnly {
+			fmt.Print(tiniUsage(name))
+		} else {
+			fmt.Print(mainUsage(name))
+		}
 		return 0
 	case opts.version:
 		// The only form `docker info` parses for its init binary.
@@ -92,7 +85,11 @@ func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
 		return 0
 	case len(opts.argv) == 0:
 		fmt.Fprintf(os.Stderr, "%s: no program to run\n", name)
-		fmt.Fprint(os.Stderr, usage(name))
+		if tiniOnly {
+			fmt.Fprint(os.Stderr, tiniUsage(name))
+		} else {
+			fmt.Fprint(os.Stderr, mainUsage(name))
+		}
 		return 2
 	}
 	log := logging.Stderr(opts.logFormat, logging.VerbosityLevel(opts.verbosity))
@@ -109,34 +106,7 @@ func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
 	}, in, r)
 }
 
-// runNotify is `initbox notify KEY=VALUE...`: sd_notify(3) for shell
-// scripts, to the socket in $NOTIFY_SOCKET, e.g. `initbox notify READY=1
-// STATUS="listening on :80"`.
-func runNotify(name string, args []string) int {
-	addr := os.Getenv("NOTIFY_SOCKET")
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(os.Stderr, "usage: %s notify KEY=VALUE... (e.g. READY=1 STATUS=\"up\"), to $NOTIFY_SOCKET\n", name)
-		return 2
-	}
-	for _, a := range args {
-		if k, _, ok := strings.Cut(a, "="); !ok || k == "" || strings.Contains(a, "\n") {
-			fmt.Fprintf(os.Stderr, "%s notify: %q: want KEY=VALUE on one line\n", name, a)
-			return 2
-		}
-	}
-	if addr == "" {
-		fmt.Fprintf(os.Stderr, "%s notify: NOTIFY_SOCKET is not set: run this from a service with type = \"notify\" or a [health] watchdog\n", name)
-		return 1
-	}
-	if err := notify.Send(addr, strings.Join(args, "\n")); err != nil {
-		fmt.Fprintf(os.Stderr, "%s notify: %v\n", name, err)
-		return 1
-	}
-	// Stay alive until the supervisor has handled the message: it checks
-	// that the sender is a process of the service, which it cannot once
-	// the sender has exited (systemd-notify's old race).
-	if err := notify.Barrier(addr, 5*time.Second); err != nil {
-		fmt.Fprintf(os.Stderr, "%s notify: %v\n", name, err)
-	}
-	return 0
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -1,4 +1,4 @@
-//go:build linux && supervisor
+//go:build linux
 
 package main
 
@@ -14,7 +14,6 @@ import (
 	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/reaper"
-	"github.com/initbox/initbox/signals"
 	"github.com/initbox/initbox/supervisor"
 )
 
@@ -22,15 +21,52 @@ import (
 // -c nor INITBOX_CONFIG names one.
 const defaultConfig = "/etc/initbox/initbox.toml"
 
+const runUsage = `Usage: %[1]s run [-c FILE] [-v] [--] [PROGRAM [ARGS]]
+
+Supervises the services defined in FILE (TOML, see docs/config.md): starts
+them in dependency order, each in a cgroup of its own where cgroups allow,
+restarts them as their restart policy says, and on SIGTERM or SIGINT stops
+them in reverse order. PROGRAM, if given, is added as the main service: its
+exit ends the run and its status is initbox's.
+
+Options:
+  -c, --config FILE  the configuration (default: $INITBOX_CONFIG, else
+                     /etc/initbox/initbox.toml, which may be missing when
+                     PROGRAM is given)
+  -v                 debug lines from initbox
+  -h, --help         show this help and exit
+
+Environment variables:
+  INITBOX_CONFIG      as -c
+  INITBOX_LOG_FORMAT  console or json, over init.log_format
+
+Exit status: the main service's (128+N if killed by signal N), 2 for a bad
+command line or config (FILE:LINE:COL: message), 1 if initbox cannot start.
+Running services are managed with '%[1]s ctl'.
+`
+
+const checkUsage = `Usage: %[1]s check [-c FILE]
+
+Reads and validates the configuration as '%[1]s run' would, without starting
+anything. Prints 'FILE: ok, N services' and exits 0, or prints each problem
+as FILE:LINE:COL: message and exits 2.
+
+Options:
+  -c, --config FILE  the configuration (default: $INITBOX_CONFIG, else
+                     /etc/initbox/initbox.toml)
+  -h, --help         show this help and exit
+`
+
 type runOptions struct {
 	config    string
 	explicit  bool // -c given
 	verbosity int
+	help      bool
 	argv      []string
 }
 
 // parseRun reads `run` and `check` options: -c FILE (or --config FILE,
-// --config=FILE) and -v, then an optional [--] PROGRAM ARGS.
+// --config=FILE), -v and -h, then an optional [--] PROGRAM ARGS.
 func parseRun(args []string, getenv func(string) (string, bool)) (runOptions, error) {
 	o := runOptions{config: defaultConfig}
 	if v, ok := getenv("INITBOX_CONFIG"); ok && v != "" {
@@ -54,6 +90,8 @@ func parseRun(args []string, getenv func(string) (string, bool)) (runOptions, er
 			o.config, o.explicit = a[2:], true
 		case a == "-v":
 			o.verbosity++
+		case isHelp(a):
+			o.help = true
 		case strings.HasPrefix(a, "-") && a != "-":
 			return o, fmt.Errorf("unknown option %s", a)
 		default:
@@ -100,11 +138,15 @@ func buildConfig(o runOptions) (c *config.Config, implicit string, err error) {
 }
 
 // runSupervisor is `initbox run`.
-func runSupervisor(name string, args []string, in *signals.Intake, r *reaper.Reaper) int {
+func runSupervisor(e *env, args []string) int {
+	name, in, r := e.name, e.in, e.r
 	o, err := parseRun(args, os.LookupEnv)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s run: %v\n", name, err)
-		return 2
+		return usageError(e, "run", err)
+	}
+	if o.help {
+		fmt.Print(lookup("run").usage(name))
+		return 0
 	}
 	c, implicit, err := buildConfig(o)
 	if err != nil {
@@ -228,13 +270,19 @@ func printConfigError(name string, err error) {
 
 // check is `initbox check`: it validates the configuration and prints every
 // problem, exiting 0 when there is none and 2 otherwise.
-func check(name string, args []string) int {
+func check(e *env, args []string) int {
+	name := e.name
 	o, err := parseRun(args, os.LookupEnv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s check: %v\n", name, err)
-		return 2
+	if err == nil && len(o.argv) > 0 {
+		err = fmt.Errorf("takes no program (%s)", o.argv[0])
 	}
-	o.argv = nil
+	if err != nil {
+		return usageError(e, "check", err)
+	}
+	if o.help {
+		fmt.Print(lookup("check").usage(name))
+		return 0
+	}
 	c, err := config.Load(o.config, os.LookupEnv)
 	if err != nil {
 		printConfigError(name, err)

@@ -84,7 +84,9 @@ func testMain(m *testing.M) int {
 
 	skipReason, setupErr = setup(dir)
 	code := m.Run()
-	for _, img := range []string{testImage, shipImage, plainImage} {
+	// Derived images first: an image another is built from cannot go
+	// before it.
+	for _, img := range []string{supImage, testImage, shipImage, plainImage} {
 		if img != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 			if _, stderr, rc, err := docker(ctx, "rmi", "-f", img); err != nil || rc != 0 {
@@ -177,7 +179,7 @@ func setup(dir string) (skip string, err error) {
 }
 
 // buildInitbox builds ./cmd/initbox into out with the release flags, plus
-// extra ones (such as -tags supervisor).
+// extra ones.
 func buildInitbox(out string, extra ...string) error {
 	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w", "-o", out}, extra...)
 	cmd := exec.Command("go", append(args, "./cmd/initbox")...)

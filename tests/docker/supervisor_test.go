@@ -14,11 +14,10 @@ import (
 	"time"
 )
 
-// The supervisor is built only with -tags supervisor for now (the default
-// binary's size budget, issue #2 and #3), so these tests use an image of
-// their own: the test image plus that build as /initbox-full and a config
-// at initbox's default path, run with ENTRYPOINT ["/initbox-full"], which
-// runs the default config when given no arguments.
+// These tests use an image of their own: the test image plus a config at
+// initbox's default path, run with ENTRYPOINT ["/initbox"], which runs the
+// default config when given no arguments. TestMain removes it with the
+// others.
 
 var (
 	supOnce  sync.Once
@@ -55,17 +54,8 @@ func supervisorImage(t *testing.T) string {
 			return
 		}
 		defer os.RemoveAll(dir)
-		full := filepath.Join(dir, "initbox-full")
-		if b := os.Getenv("INITBOX_FULL_BIN"); b != "" {
-			supErr = copyFile(b, full)
-		} else {
-			supErr = buildInitbox(full, "-tags", "supervisor")
-		}
-		if supErr != nil {
-			return
-		}
 		files := map[string]string{
-			"Dockerfile":   "FROM " + testImage + "\nCOPY initbox-full /initbox-full\nCOPY initbox.toml /etc/initbox/initbox.toml\nENTRYPOINT [\"/initbox-full\"]\n",
+			"Dockerfile":   "FROM " + testImage + "\nCOPY initbox.toml /etc/initbox/initbox.toml\nENTRYPOINT [\"/initbox\"]\n",
 			"initbox.toml": supervisorConfig,
 		}
 		for name, text := range files {

@@ -28,7 +28,7 @@ import (
 //	INITBOX_VM_KVM=1    boot with -accel kvm -cpu host instead of TCG (real VT-x/AMD-V only)
 //	INITBOX_VM_CACHE    where downloaded kernels are kept
 //	INITBOX_VM_KERNEL   boot this vmlinux or bzImage instead of Debian's current kernel
-//	INITBOX_FULL_BIN    test this static initbox (built with -tags supervisor) instead of building ./cmd/initbox
+//	INITBOX_BIN         test this static initbox instead of building ./cmd/initbox
 const (
 	// bootTimeout bounds one boot, from qemu's start to its exit. A boot
 	// takes ~3 s under TCG here; the issue's budget is 60 s.
@@ -142,13 +142,12 @@ func goBuild(pkg, out string, extra ...string) error {
 	return nil
 }
 
-// initboxBinary returns the static initbox under test: $INITBOX_FULL_BIN, or
-// ./cmd/initbox built with CGO_ENABLED=0 -trimpath -ldflags '-s -w' -tags
-// supervisor.
+// initboxBinary returns the static initbox under test: $INITBOX_BIN, or
+// ./cmd/initbox built with CGO_ENABLED=0 -trimpath -ldflags '-s -w'.
 func initboxBinary(t *testing.T) string {
 	t.Helper()
 	initboxOnce.Do(func() {
-		if b := os.Getenv("INITBOX_FULL_BIN"); b != "" {
+		if b := os.Getenv("INITBOX_BIN"); b != "" {
 			if initboxPath, initboxErr = filepath.Abs(b); initboxErr == nil {
 				initboxErr = staticELF(initboxPath)
 			}
@@ -160,9 +159,7 @@ func initboxBinary(t *testing.T) string {
 			return
 		}
 		initboxPath = filepath.Join(dir, "initbox")
-		// With the supervisor: the cgroup scenarios run `initbox run` and
-		// `initbox check`, which the default build leaves out (issue #3).
-		initboxErr = goBuild("./cmd/initbox", initboxPath, "-tags", "supervisor")
+		initboxErr = goBuild("./cmd/initbox", initboxPath)
 	})
 	if initboxErr != nil {
 		t.Fatalf("initbox binary: %v", initboxErr)
@@ -494,18 +491,11 @@ func runScenario(t *testing.T, scenario string, want ...string) {
 	}
 }
 
-// waitingForCgroups skips a scenario that needs initbox's cgroup support
-// (issue #5: [services.NAME.resources], [init.cgroups]) while the binary
-// under test rejects its configurations. `initbox check` is the probe: it
-// names each key "not supported by this version of initbox" until the
-// feature lands, and then these scenarios run and must pass, with no edit
-// here.
-//
-// They skip even when CI is set, unlike a missing prerequisite: they wait
-// for a feature that is not built yet, they are not failing. Any other
-// complaint of `initbox check` about these configurations is a bug in the
-// scenario and fails the test.
-func waitingForCgroups(t *testing.T, configs ...string) {
+// checkConfigs runs `initbox check` on a scenario's configurations on the
+// host first: a config the binary refuses is a bug in the scenario, told
+// here with initbox's own file:line:col message rather than as a guest that
+// never started its services.
+func checkConfigs(t *testing.T, configs ...string) {
 	t.Helper()
 	initbox := initboxBinary(t)
 	dir, err := work()
@@ -521,27 +511,8 @@ func waitingForCgroups(t *testing.T, configs ...string) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(initbox, "check", "-c", p).CombinedOutput()
-		if err == nil {
-			continue
-		}
-		text := strings.TrimSpace(string(out))
-		lines := strings.Split(text, "\n")
-		waiting := len(lines) > 0
-		for _, l := range lines {
-			if !strings.Contains(l, "is not supported by this version of initbox") {
-				waiting = false
-			}
-		}
-		switch {
-		case strings.Contains(text, "built without the supervisor"):
-			// initboxBinary builds with -tags supervisor: only an
-			// INITBOX_FULL_BIN set to the default build gets here.
-			unmet(t, fmt.Sprintf("the initbox under test has no `initbox run`: set INITBOX_FULL_BIN to a -tags supervisor build (initbox check -c %s: %s)", c, text))
-		case waiting:
-			t.Skipf("waiting for issue #5 (cgroups): initbox has no resource limits yet (initbox check -c %s: %s)", c, strings.Join(lines, "; "))
-		default:
-			t.Fatalf("initbox check rejects the scenario's config %s for a reason other than a feature still to come: %v\n%s", c, err, text)
+		if out, err := exec.Command(initbox, "check", "-c", p).CombinedOutput(); err != nil {
+			t.Fatalf("initbox check rejects the scenario's config %s: %v\n%s", c, err, out)
 		}
 	}
 }

@@ -47,14 +47,12 @@ func TestReadonlyCgroupfs(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Scenarios waiting for issue #5 (cgroups). They are written against the
-// planned configuration ([services.NAME.resources], [init.cgroups]) and
-// skip, also when CI is set, until `initbox check` accepts their configs;
-// see waitingForCgroups. Do not fake them: they test what initbox does.
+// The cgroup scenarios (issue #5): each config is checked on the host
+// first (checkConfigs), then run under the supervisor in the guest.
 
 // TestMemoryMaxOOM: guest/scenarios/memory_max_oom.sh.
 func TestMemoryMaxOOM(t *testing.T) {
-	waitingForCgroups(t, "memory_max_oom.toml")
+	checkConfigs(t, "memory_max_oom.toml")
 	runScenario(t, "memory_max_oom",
 		"hog_own_cgroup", "memory_max_written", "oom_kill_counted", "sibling_limits", "hog_oom_group", "oom_not_elsewhere",
 		"initbox_alive", "sibling_alive", "oom_reported", "stopped")
@@ -62,27 +60,27 @@ func TestMemoryMaxOOM(t *testing.T) {
 
 // TestPidsMaxForkBomb: guest/scenarios/pids_max_fork_bomb.sh.
 func TestPidsMaxForkBomb(t *testing.T) {
-	waitingForCgroups(t, "pids_max_fork_bomb.toml")
+	checkConfigs(t, "pids_max_fork_bomb.toml")
 	runScenario(t, "pids_max_fork_bomb",
 		"pids_max_written", "fork_refused", "bomb_held", "initbox_alive", "sibling_alive", "stopped", "container_empty")
 }
 
 // TestCPUMaxThrottled: guest/scenarios/cpu_max_throttled.sh.
 func TestCPUMaxThrottled(t *testing.T) {
-	waitingForCgroups(t, "cpu_max_throttled.toml")
+	checkConfigs(t, "cpu_max_throttled.toml")
 	runScenario(t, "cpu_max_throttled",
 		"cpu_max_written", "cpu_weight_written", "throttled", "throttled_time", "initbox_alive", "stopped")
 }
 
 // TestDaemonKilledOnStop: guest/scenarios/daemon_killed_on_stop.sh.
 func TestDaemonKilledOnStop(t *testing.T) {
-	waitingForCgroups(t, "daemon_killed_on_stop.toml")
+	checkConfigs(t, "daemon_killed_on_stop.toml")
 	runScenario(t, "daemon_killed_on_stop", "daemon_escaped_group", "stopped", "daemon_killed")
 }
 
 // TestCgroupTreeEmpty: guest/scenarios/cgroup_tree_empty.sh.
 func TestCgroupTreeEmpty(t *testing.T) {
-	waitingForCgroups(t, "cgroup_tree_empty.toml")
+	checkConfigs(t, "cgroup_tree_empty.toml")
 	runScenario(t, "cgroup_tree_empty",
 		"running_single", "running_forks", "running_daemon", "stopped", "no_process_left",
 		"removed_single", "removed_forks", "removed_daemon")
@@ -90,7 +88,7 @@ func TestCgroupTreeEmpty(t *testing.T) {
 
 // TestReadonlyCgroupfsDegrade: guest/scenarios/readonly_cgroupfs_degrade.sh.
 func TestReadonlyCgroupfsDegrade(t *testing.T) {
-	waitingForCgroups(t, "readonly_cgroupfs_degrade.toml", "readonly_cgroupfs_required.toml")
+	checkConfigs(t, "readonly_cgroupfs_degrade.toml", "readonly_cgroupfs_required.toml")
 	runScenario(t, "readonly_cgroupfs_degrade",
 		"auto_status", "auto_service_ran", "auto_one_line",
 		"required_refuses", "required_nothing_ran", "required_says_why")
