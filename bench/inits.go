@@ -257,10 +257,8 @@ func ctxSwitches(pid int) (sum, threads int) {
 }
 
 // binarySize: ls -l of each init's binary (symlinks followed).
-func binarySize(r *report, inits []initCmd, o options) {
-	all := slices.Clone(inits)
-	all = append(all, initCmd{name: "initbox-full", bin: o.initboxFull})
-	for _, in := range all {
+func binarySize(r *report, inits []initCmd) {
+	for _, in := range inits {
 		st, err := os.Stat(in.bin)
 		if err != nil {
 			continue
@@ -269,7 +267,7 @@ func binarySize(r *report, inits []initCmd, o options) {
 			Median: float64(st.Size()) / (1 << 20), Samples: 1, Extra: fmt.Sprintf("%d B, %s", st.Size(), linkage(in.bin))})
 	}
 	r.ratios("binary", "size", "initbox")
-	r.tableOf("binary size", "Size on disk of the file run (symlinks followed). initbox is `make build` (tini mode); initbox-full adds the supervisor.",
+	r.tableOf("binary size", "Size on disk of the file run (symlinks followed). initbox is `make build`: one binary with every command.",
 		"binary", "size", false, "bytes, linking")
 }
 

@@ -13,7 +13,7 @@
 //	idle       INIT -- sleep 1000: RSS and PSS after 5 s, context switches
 //	           of all the init's threads over the next 10 s
 //	binary     size of each init's binary
-//	supervisor initbox-full, supervisord, s6 and runit with 1, 20 and 200
+//	supervisor initbox run, supervisord, s6 and runit with 1, 20 and 200
 //	           services: RSS, restart latency after SIGKILL, time to stop 20,
 //	           time until 200 are running
 //	spawn      initbox spawn -- /bin/true against unshare
@@ -64,7 +64,6 @@ type options struct {
 	superRounds int
 	restarts    int
 	initbox     string
-	initboxFull string
 	helper      string
 	only        map[string]bool
 	outDir      string
@@ -86,10 +85,9 @@ func main() {
 	flag.DurationVar(&o.idleSpan, "idle-span", 10*time.Second, "span over which idle context switches are counted")
 	flag.IntVar(&o.superRounds, "super-rounds", 3, "supervisor sessions per supervisor and size")
 	flag.IntVar(&o.restarts, "restarts", 20, "SIGKILL-and-restart samples per supervisor per round")
-	flag.StringVar(&o.initbox, "initbox", "../bin/initbox", "initbox binary (make build)")
-	flag.StringVar(&o.initboxFull, "initbox-full", "../bin/initbox-full", "initbox with the supervisor (make build-full)")
+	flag.StringVar(&o.initbox, "initbox", "../bin/initbox", "initbox binary (make build), for every workload")
 	only := flag.String("only", "", "comma-separated workloads: startup,orphans,signal,idle,binary,supervisor,spawn")
-	supList := flag.String("supervisors", "", "comma-separated supervisors to run: initbox-full,supervisord,s6,runit (default all found)")
+	supList := flag.String("supervisors", "", "comma-separated supervisors to run: initbox,supervisord,s6,runit (default all found)")
 	flag.StringVar(&o.outDir, "out", ".", "directory for results.md, results.json, results.png")
 	flag.BoolVar(&o.install, "install", true, "apt-get install missing peers")
 	replot := flag.Bool("replot", false, "measure nothing: rewrite results.md and results.png from results.json in -out")
@@ -124,10 +122,8 @@ func main() {
 		os.Exit(2)
 	}
 	t0 := time.Now()
-	for _, p := range []*string{&o.initbox, &o.initboxFull} {
-		if a, err := filepath.Abs(*p); err == nil {
-			*p = a
-		}
+	if a, err := filepath.Abs(o.initbox); err == nil {
+		o.initbox = a
 	}
 	if o.install {
 		installPeers()
@@ -179,7 +175,7 @@ func main() {
 		idle(r, inits, o)
 	}
 	if want("binary") {
-		binarySize(r, inits, o)
+		binarySize(r, inits)
 	}
 	if want("supervisor") {
 		supervisors(r, o, dir)

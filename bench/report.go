@@ -193,10 +193,10 @@ func (r *report) evaluateTargets() {
 	ratio("orphan drain time (100,000)", "≤ 1.0 × tini", "orphans", "drain 100000", "tini", 1.0)
 	ratio("signal latency p50", "≤ 1.2 × tini", "signal", "latency", "tini", 1.2)
 	abs("idle RSS, one child", "≤ 3.0 MiB", "idle", "rss", "initbox", 3.0)
-	abs("RSS supervising 20 services", "≤ 6 MiB", "supervisor", "rss 20", "initbox-full", 6.0)
-	abs("restart latency p50, delay 0", "≤ 5 ms", "supervisor", "restart", "initbox-full", 5.0)
-	abs("stop 20 services", "≤ 50 ms", "supervisor", "stop 20", "initbox-full", 50.0)
-	abs("binary", "≤ 2.5 MiB", "binary", "size", "initbox", 2.5)
+	abs("RSS supervising 20 services", "≤ 6 MiB", "supervisor", "rss 20", "initbox", 6.0)
+	abs("restart latency p50, delay 0", "≤ 5 ms", "supervisor", "restart", "initbox", 5.0)
+	abs("stop 20 services", "≤ 50 ms", "supervisor", "stop 20", "initbox", 50.0)
+	abs("binary", "≤ 4.5 MiB", "binary", "size", "initbox", 4.5)
 	abs("periodic wakeups when idle (context switches in 10 s)", "none (0)", "idle", "ctxsw", "initbox", 0)
 }
 

@@ -33,8 +33,8 @@ const svcScript = "#!/bin/sh\necho $$ > %s\nexec sleep 3600\n"
 
 func supervisorsUnderTest(o options) []supervisor {
 	var s []supervisor
-	if _, err := os.Stat(o.initboxFull); err == nil {
-		s = append(s, supervisor{name: "initbox-full", bin: o.initboxFull, stop: syscall.SIGTERM,
+	if _, err := os.Stat(o.initbox); err == nil {
+		s = append(s, supervisor{name: "initbox", bin: o.initbox, stop: syscall.SIGTERM,
 			note: `restart = { policy = "always", delay = "0s" }, limit_burst high enough never to trip`,
 			setup: func(dir string, n int, svc string) []string {
 				var b strings.Builder
@@ -44,7 +44,7 @@ func supervisorsUnderTest(o options) []supervisor {
 				}
 				f := filepath.Join(dir, "initbox.toml")
 				check(os.WriteFile(f, []byte(b.String()), 0o644))
-				return []string{o.initboxFull, "run", "-c", f}
+				return []string{o.initbox, "run", "-c", f}
 			}})
 	}
 	if p, err := exec.LookPath("supervisord"); err == nil {
@@ -400,7 +400,7 @@ func supervisors(r *report, o options, tmp string) {
 		notes = append(notes, fmt.Sprintf("%s: %s", s.name, s.note))
 	}
 	base := "Services are `sleep 3600` behind a 3-line sh script that first writes its PID to a FIFO the bench reads. " + strings.Join(notes, "; ") + "."
-	ref := "initbox-full"
+	ref := "initbox"
 	for _, n := range []int{1, 20, 200} {
 		m := fmt.Sprintf("rss %d", n)
 		r.ratios("supervisor", m, ref)
@@ -409,7 +409,7 @@ func supervisors(r *report, o options, tmp string) {
 	}
 	r.ratios("supervisor", "restart", ref)
 	r.tableOf(fmt.Sprintf("supervisor restart latency: SIGKILL of a service until its replacement runs (20 services, %d kills per round, rounds %d)", o.restarts, o.superRounds),
-		"Restart delay 0 (initbox-full `delay = \"0s\"`, supervisord `startsecs=0`; s6 and runit have none to set). Victims rotate over the 20 services, 20 ms apart.", "supervisor", "restart", true, "")
+		"Restart delay 0 (initbox `delay = \"0s\"`, supervisord `startsecs=0`; s6 and runit have none to set). Victims rotate over the 20 services, 20 ms apart.", "supervisor", "restart", true, "")
 	r.ratios("supervisor", "stop 20", ref)
 	r.tableOf("supervisor stop: 20 services that exit on SIGTERM",
 		"From the stop signal to the supervisor (runit: SIGHUP) until every process of the tree has exited and been reaped (the bench is their subreaper); 1.5 s after the last restart of the restart test. p99 column = slowest.", "supervisor", "stop 20", true, "")

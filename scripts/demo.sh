@@ -2,8 +2,8 @@
 # make demo: run a workload that leaves orphans as PID 1 of a new PID
 # namespace, first with a PID 1 that does not reap, then under initbox spawn,
 # and show what the kernel shows: zombies piling up without an init, none
-# with initbox, and the exit status passed on. Then the supervisor runs a
-# small multi-service example the same way.
+# with initbox, and the exit status passed on. Then the supervisor (the same
+# binary) runs a small multi-service example the same way.
 set -u
 BIN=${1:-bin/initbox}
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
@@ -37,24 +37,23 @@ echo "   (initbox spawn makes the PID and mount namespaces itself; without root 
 "$BIN" spawn -- sh -c "$WORKLOAD"
 echo "== initbox exited with status $? (the program's)"
 
-# Part two: the supervisor (built with -tags supervisor: make build-full).
-FULL=${2:-}
-[ -n "$FULL" ] || exit 0
-case $FULL in /*) ;; *) FULL=$(pwd)/$FULL ;; esac
+# Part two: the supervisor, in the same binary.
 echo
-echo "== the supervisor as PID 1 of fresh namespaces: examples/web-and-worker.toml, and a main program that exits 3 after 2 s"
-echo "   $FULL spawn --cgroup -c examples/web-and-worker.toml -- sh -c '...; exit 3'"
+echo "== the supervisor as PID 1 of fresh namespaces: examples/web-and-worker.toml, and a main program that exits 3 after 5 s"
+echo "   $BIN spawn --cgroup -c examples/web-and-worker.toml -- sh -c '...; exit 3'"
 echo "   (--cgroup: the tree gets a cgroup of its own and each service a cgroup under it, where cgroup v2 is writable;"
 echo "    otherwise initbox says in one line what it cannot have and uses process groups)"
 DEMO_DIR=$(mktemp -d)
 export DEMO_DIR
 start=$(date +%s%N)
 {
-	"$FULL" spawn --cgroup -c examples/web-and-worker.toml -- \
-		sh -c 'echo "main: doing the work"; sleep 2; echo "main: done, exit 3"; exit 3'
+	"$BIN" spawn --cgroup -c examples/web-and-worker.toml -- \
+		sh -c 'echo "main: doing the work"; sleep 5; echo "main: done, exit 3"; exit 3'
 	echo $? > "$DEMO_DIR/status"
 } 2>&1 | sed -E 's/^[0-9T:.-]+Z\t//'
 end=$(date +%s%N)
 status=$(cat "$DEMO_DIR/status")
 rm -rf "$DEMO_DIR"
-echo "== initbox exited with status $status (the main program's); whole run $(( (end-start)/1000000 )) ms: services started in dependency order, stopped in reverse when main exited"
+echo "== initbox exited with status $status (the main program's); whole run $(( (end-start)/1000000 )) ms"
+echo "   services started in dependency order (setup, db, then web and worker); the worker crashed and was"
+echo "   restarted after 500 ms, then 1 s (\"exited: restarting\" lines); when main exited, everything stopped in reverse order"
