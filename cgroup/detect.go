@@ -6,8 +6,8 @@
 // every process of a leaf, watches for a leaf to empty and for OOM kills,
 // and removes what it made.
 //
-// It works on cgroup v2 only, directly on the cgroupfs (no library: see
-// shared/notes/go-pid1-design.md §3.6 for the size cost of one). Every
+// It works on cgroup v2 only, directly on the cgroupfs (no library: one
+// costs more bytes than the little it would save here). Every
 // failure is returned; callers decide to degrade, loudly (DESIGN: "Degrade
 // loudly").
 package cgroup

@@ -14,8 +14,8 @@ import (
 
 // encoder is a zapcore.Encoder for initbox's two formats. zapcore's own
 // JSON and console encoders reach encoding/json through their default
-// reflected encoder, which costs the binary about 260 KB of its 2.5 MiB
-// budget (issue #2); initbox logs no reflected values, so it encodes its
+// reflected encoder, which costs the binary about 260 KB (issue #2);
+// initbox logs no reflected values, so it encodes its
 // fields itself. A reflected field is written with its %v text.
 type encoder struct {
 	json   bool

@@ -22,7 +22,7 @@ var (
 // Foreground reports whether stdin is a terminal whose foreground process
 // group is initbox's own. Only then does the program get the terminal: an
 // initbox started in the background must not steal it from the shell that
-// started it (tini and catatonit do; shared/notes/peer-inits.md E19).
+// started it (tini and catatonit do).
 func Foreground() bool {
 	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 	if err != nil {

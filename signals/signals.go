@@ -7,8 +7,7 @@
 // runtime installs its own handler for TERM, INT, HUP and the rest at start,
 // and without os/signal.Notify it "dies" from them, which the kernel refuses
 // for PID 1, so the runtime falls back to exit(2) and the kernel then kills
-// every other process of the namespace (pid_namespaces(7); measured in
-// shared/notes/go-pid1-design.md §2.2). Notify is therefore the first thing
+// every other process of the namespace (pid_namespaces(7)). Notify is therefore the first thing
 // initbox does.
 //
 // What is never forwarded, and why:

@@ -171,7 +171,13 @@ func New(opts Options) *Supervisor {
 // forwards go to the main service and to services with forward_signals.
 func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 	defer close(s.ended)
-	s.log.Info("supervisor starting", logging.Int("services", len(s.order)))
+	enabled := 0
+	for _, name := range s.order {
+		if s.cfg.Services[name].Enabled {
+			enabled++
+		}
+	}
+	s.log.Info("supervisor starting", logging.Int("enabled", enabled), logging.Int("disabled", len(s.order)-enabled))
 	if !s.checkResources() {
 		return 1
 	}

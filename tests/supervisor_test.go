@@ -1160,9 +1160,16 @@ shell = '''touch @D@/marker; exec sleep 1000'''
 [services.web]
 command = ["sleep", "1000"]
 depends_on = { db = "ready" }
+
+[services.off]
+command = ["sleep", "1000"]
+enabled = false
 `)
 		r := runInit(t, runSpec{bin: initBin, mode: direct, args: []string{"check", "-c", file}})
 		wantExit(t, r, 0)
+		if want := file + ": ok, 3 services (2 enabled, 1 disabled)\n"; r.stdout != want {
+			t.Errorf("check printed %q, want %q", r.stdout, want)
+		}
 		if exists(filepath.Join(dir, "marker")) {
 			t.Fatal("check started a service")
 		}

@@ -288,6 +288,20 @@ func check(e *env, args []string) int {
 		printConfigError(name, err)
 		return 2
 	}
-	fmt.Printf("%s: ok, %d services\n", c.File, len(c.Order))
+	enabled := 0
+	for _, n := range c.Order {
+		if c.Services[n].Enabled {
+			enabled++
+		}
+	}
+	fmt.Printf("%s: ok, %s (%d enabled, %d disabled)\n", c.File, plural(len(c.Order), "service"), enabled, len(c.Order)-enabled)
 	return 0
+}
+
+// plural is "1 service", "2 services".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

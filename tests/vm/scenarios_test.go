@@ -99,6 +99,7 @@ func TestReadonlyCgroupfsDegrade(t *testing.T) {
 // limits, the cgroup namespace rooted there, a fork bomb held, the cgroup
 // removed after; a supervisor inside gives its services leaves under it.
 func TestSpawnCgroupLimits(t *testing.T) {
+	checkConfigs(t, "spawn_services.toml")
 	runScenario(t, "spawn_cgroup_limits",
 		"tree_cgroup", "memory_max", "pids_max", "namespace_root", "private_mount", "bomb_held", "tree_removed",
 		"service_inside", "service_limit", "init_leaf", "supervisor_removed")
@@ -124,8 +125,8 @@ var scenarioTests = map[string]string{
 
 // TestGuestFiles: every scenario has a test, every file a scenario refers
 // to (/etc/initbox/X.toml, /helpers/X.sh) is in the guest, and every guest
-// script parses with busybox sh, so that the scenarios waiting for a
-// feature are at least valid shell today.
+// script parses with busybox sh, so that a broken script fails here, on
+// the host, rather than as a guest that says nothing.
 func TestGuestFiles(t *testing.T) {
 	scripts, err := fs.Glob(guestFiles, "guest/scenarios/*.sh")
 	if err != nil {

@@ -1,4 +1,4 @@
-# cgroup_tree_empty (waits for issue #5): after initbox stops (SIGTERM, as
+# cgroup_tree_empty: after initbox stops (SIGTERM, as
 # docker stop), the container's cgroup holds no process and no service
 # cgroup remains: each service leaf is removed once it is empty.
 

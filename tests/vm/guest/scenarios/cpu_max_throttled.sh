@@ -1,4 +1,4 @@
-# cpu_max_throttled (waits for issue #5): a busy loop with cpu_max = "20%"
+# cpu_max_throttled: a busy loop with cpu_max = "20%"
 # is throttled: cpu.max reads "20000 100000" and cpu.stat counts throttled
 # periods.
 

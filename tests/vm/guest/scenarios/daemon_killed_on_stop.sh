@@ -1,4 +1,4 @@
-# daemon_killed_on_stop (waits for issue #5): a service double-forks a
+# daemon_killed_on_stop: a service double-forks a
 # daemon that calls setsid; stopping the service (here: the ordered stop
 # after SIGTERM to initbox) kills the daemon through the service's cgroup.
 # The watcher service, stopped after the daemon service, records whether

@@ -1,4 +1,4 @@
-# memory_max_oom (waits for issue #5): initbox run as PID 1 of a container
+# memory_max_oom: initbox run as PID 1 of a container
 # (vmctr); the hog service has memory_max = 32MiB and is OOM-killed inside
 # its own cgroup; initbox and the sibling service keep running, and initbox
 # reports the OOM kill (one clear line naming the service).

@@ -1,4 +1,4 @@
-# pids_max_fork_bomb (waits for issue #5): a fork bomb service with
+# pids_max_fork_bomb: a fork bomb service with
 # pids_max = 16 is held at 16 tasks; initbox and the sibling service keep
 # running; stopping initbox kills every copy of the bomb.
 

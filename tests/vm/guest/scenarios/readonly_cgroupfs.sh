@@ -3,7 +3,7 @@
 # does the same in a new mount namespace. There mkdir and writes to
 # cgroup.subtree_control must fail with EROFS, while the guest's own cgroup2
 # mount stays writable. It checks the kernel and vmctr, not initbox (that is
-# readonly_cgroupfs_degrade, which waits for issue #5).
+# readonly_cgroupfs_degrade).
 
 cat >/tmp/ro.inner <<'INNER'
 grep ' /sys/fs/cgroup ' /proc/mounts >/tmp/ro.mount

@@ -1,4 +1,4 @@
-# readonly_cgroupfs_degrade (waits for issue #5): in a container whose
+# readonly_cgroupfs_degrade: in a container whose
 # cgroup2 is mounted read-only (Docker's default), initbox logs one line
 # saying cgroup limits are unavailable and why, runs the service anyway and
 # passes its status on; with [init.cgroups] mode = "required" it refuses to
