@@ -24,15 +24,25 @@ const (
 	MaxPids = 4 << 20
 )
 
-// sizeUnits are the units of sizes, lower-case, 1024-based all of them:
-// "MB" means MiB, as for Docker, since a limit written "512mb" (docker
-// compose's mem_limit) surely meant what Docker made of it.
-var sizeUnits = map[string]uint64{
-	"": 1, "b": 1,
-	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
-	"t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
+// sizeUnit returns the multiplier of a unit of sizes given in lower case,
+// 1024-based all of them: "MB" means MiB, as for Docker, since a limit
+// written "512mb" (docker compose's mem_limit) surely meant what Docker
+// made of it. A switch, not a package-level map: a map literal is built by
+// init code on every start of the binary, tini mode included (issue #13).
+func sizeUnit(lower string) (uint64, bool) {
+	switch lower {
+	case "", "b":
+		return 1, true
+	case "k", "kb", "kib":
+		return 1 << 10, true
+	case "m", "mb", "mib":
+		return 1 << 20, true
+	case "g", "gb", "gib":
+		return 1 << 30, true
+	case "t", "tb", "tib":
+		return 1 << 40, true
+	}
+	return 0, false
 }
 
 // UnitNames are the size units as suggestions spell them.
@@ -71,7 +81,7 @@ func ParseSize(s string) (int64, error) {
 		return 0, ErrSizeSyntax
 	}
 	unit = strings.TrimSpace(unit)
-	mult, ok := sizeUnits[strings.ToLower(unit)]
+	mult, ok := sizeUnit(strings.ToLower(unit))
 	if !ok {
 		return 0, &UnitError{Num: num, Unit: unit}
 	}

@@ -239,7 +239,7 @@ func errorMessage(code int, body []byte) string {
 		}
 	}
 	msg := "HTTP " + strconv.Itoa(code)
-	if t := statusText[code]; t != "" {
+	if t := statusText(code); t != "" {
 		msg += " " + t
 	}
 	if b := strings.TrimSpace(string(body)); b != "" {

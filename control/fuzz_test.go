@@ -40,7 +40,7 @@ func FuzzParseRequest(f *testing.F) {
 				t.Fatalf("accepted %q", data)
 			}
 		case errors.As(err, &herr):
-			if statusText[herr.code] == "" || herr.code < 400 {
+			if statusText(herr.code) == "" || herr.code < 400 {
 				t.Fatalf("refused %q with unknown code %d", data, herr.code)
 			}
 		case errors.Is(err, errNoRequest):

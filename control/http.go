@@ -244,19 +244,37 @@ func queryValue(query, key string) (value string, found, ok bool) {
 	return value, found, true
 }
 
-var statusText = map[int]string{
-	200: "OK",
-	400: "Bad Request",
-	403: "Forbidden",
-	404: "Not Found",
-	405: "Method Not Allowed",
-	408: "Request Timeout",
-	411: "Length Required",
-	413: "Content Too Large",
-	431: "Request Header Fields Too Large",
-	500: "Internal Server Error",
-	503: "Service Unavailable",
-	505: "HTTP Version Not Supported",
+// statusText is the reason phrase of each status code the server sends,
+// "" for others. A switch, not a package-level map: a map literal is built
+// by init code on every start of the binary, tini mode included (issue #13).
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 400:
+		return "Bad Request"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 411:
+		return "Length Required"
+	case 413:
+		return "Content Too Large"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 500:
+		return "Internal Server Error"
+	case 503:
+		return "Service Unavailable"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return ""
 }
 
 // response is what a handler answers.
@@ -273,7 +291,7 @@ func appendResponse(b []byte, resp response) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(resp.code), 10)
 	b = append(b, ' ')
-	b = append(b, statusText[resp.code]...)
+	b = append(b, statusText(resp.code)...)
 	b = append(b, "\r\nContent-Type: "...)
 	b = append(b, resp.ctype...)
 	b = append(b, "\r\nContent-Length: "...)

@@ -53,7 +53,7 @@ func Run(o Options, in *signals.Intake, r *reaper.Reaper, log *logging.Logger) i
 
 	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS)
 	for _, ns := range o.optionalNS() {
-		flags |= cloneFlag[ns]
+		flags |= cloneFlag(ns)
 	}
 	sys := &syscall.SysProcAttr{Cloneflags: flags}
 	if o.User {
@@ -204,9 +204,20 @@ func readTrim(path string) string {
 }
 
 // cloneFlag is the clone(2) flag of each of Options.optionalNS's names.
-var cloneFlag = map[string]uintptr{
-	"uts": unix.CLONE_NEWUTS, "ipc": unix.CLONE_NEWIPC,
-	"net": unix.CLONE_NEWNET, "cgroup": unix.CLONE_NEWCGROUP,
+// A switch, not a package-level map: a map literal is built by init code
+// on every start of the binary, tini mode included (issue #13).
+func cloneFlag(ns string) uintptr {
+	switch ns {
+	case "uts":
+		return unix.CLONE_NEWUTS
+	case "ipc":
+		return unix.CLONE_NEWIPC
+	case "net":
+		return unix.CLONE_NEWNET
+	case "cgroup":
+		return unix.CLONE_NEWCGROUP
+	}
+	return 0
 }
 
 func nsList(o Options) string {
