@@ -37,6 +37,7 @@ type Config struct {
 // Init is the [init] table: initbox's own settings.
 type Init struct {
 	// ShutdownTimeout bounds the whole ordered stop (docker stop waits 10 s).
+	// ShutdownTimeoutEnv overrides it.
 	ShutdownTimeout time.Duration
 	// LogFormat is the format of initbox's own log lines.
 	LogFormat LogFormat
@@ -47,8 +48,8 @@ type Init struct {
 	// and SIGKILL, as --grace.
 	Grace   time.Duration
 	Cgroups Cgroups
-	// ControlSocket is the unix socket of `initbox ctl`: an absolute path,
-	// or "" for none. Default DefaultControlSocket.
+	// ControlSocket is the unix socket of `initbox ctl`: ControlSocketAuto
+	// (the default), an absolute path, or "" for none.
 	ControlSocket string
 	// HTTPListen is the "host:port" or ":port" of /healthz, /readyz and
 	// /metrics; "" (the default) serves none.
@@ -313,7 +314,7 @@ var (
 // DefaultInit returns the [init] settings of a file that has none:
 // shutdown_timeout 9s, log_format console, log_prefix true, grace 0s,
 // cgroups in mode auto with leaves "init" and "services", the control
-// socket at DefaultControlSocket, no HTTP listener.
+// socket "auto" (DefaultControlSocket), no HTTP listener.
 func DefaultInit() Init {
 	return Init{
 		ShutdownTimeout: 9 * time.Second,

@@ -45,7 +45,7 @@ type = "oneshot"
 	}
 	if c.Init.ShutdownTimeout != 9*time.Second || c.Init.LogFormat != LogConsole || !c.Init.LogPrefix || c.Init.Grace != 0 ||
 		c.Init.Cgroups != (Cgroups{Mode: CgroupAuto, Init: "init", Services: "services"}) ||
-		c.Init.ControlSocket != "/run/initbox/control.sock" || c.Init.HTTPListen != "" {
+		c.Init.ControlSocket != "auto" || c.Init.HTTPListen != "" {
 		t.Errorf("DefaultInit() = %+v, not what the issues say", c.Init)
 	}
 	want := &Service{
@@ -619,7 +619,7 @@ func TestErrors(t *testing.T) {
 			src: "[init]\ncontrol_socket = \"run/ctl.sock\"\nhttp_listen = \"8080\"\n[services.a]\nshell = \"a\"\n" +
 				"[init.x]\n",
 			want: []string{
-				`2:18: init.control_socket: want an absolute path (or "" for no control socket), not "run/ctl.sock"`,
+				`2:18: init.control_socket: want "auto", an absolute path, or "" for no control socket, not "run/ctl.sock"`,
 				`3:15: init.http_listen: bad address "8080": want HOST:PORT or :PORT, such as ":9090" or "127.0.0.1:9090"`,
 				`6:7: unknown key "x" in [init]`,
 			},
@@ -661,7 +661,7 @@ func TestErrors(t *testing.T) {
 			env:  map[string]string{"L": "hunter2:1x"},
 			want: []string{
 				`2:15: init.http_listen: bad address "${L}" (expanded): want HOST:PORT or :PORT, such as ":9090" or "127.0.0.1:9090"`,
-				`3:18: init.control_socket: want an absolute path (or "" for no control socket), not "${L}" (expanded)`,
+				`3:18: init.control_socket: want "auto", an absolute path, or "" for no control socket, not "${L}" (expanded)`,
 			},
 		},
 		{

@@ -108,6 +108,11 @@ func parse(name, dir string, data []byte, env func(string) (string, bool)) (*Con
 	if err := errorList(errs); err != nil {
 		return nil, err
 	}
+	// After the file's checks: the variable is not in the file, so its
+	// error has no line to name.
+	if err := c.ApplyEnv(env); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	return c, nil
 }
 

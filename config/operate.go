@@ -173,9 +173,18 @@ const (
 
 var healthActions = []string{string(HealthRestart), string(HealthStop), string(HealthShutdown), string(HealthNone)}
 
+// ControlSocketAuto is the init.control_socket that leaves the place to
+// initbox: /run/initbox/control.sock where it can be made, else the first
+// of a per-user runtime directory, /tmp/initbox-UID/ and an abstract
+// socket, the places `initbox ctl` looks in the same order (package
+// control, Locations). A path set in the file is used or fails, with no
+// such fallback, since the user chose it.
+const ControlSocketAuto = "auto"
+
 // DefaultControlSocket is init.control_socket when the file does not set
-// it.
-const DefaultControlSocket = "/run/initbox/control.sock"
+// it: "auto", so that the socket works under a random uid or a read-only
+// root (issue #19).
+const DefaultControlSocket = ControlSocketAuto
 
 // MaxSocketPath is the longest path a unix socket can be bound to: the
 // 108 bytes of sun_path, less the terminating NUL.
@@ -185,8 +194,10 @@ const MaxSocketPath = 107
 // or "". show is the path as messages may print it.
 func socketProblem(path, show string) string {
 	switch {
+	case path == ControlSocketAuto:
+		return ""
 	case !filepath.IsAbs(path):
-		return `want an absolute path (or "" for no control socket), not ` + show
+		return `want "auto", an absolute path, or "" for no control socket, not ` + show
 	case len(path) > MaxSocketPath:
 		return fmt.Sprintf("%s is longer than %d bytes, the most a unix socket path can be", show, MaxSocketPath)
 	}

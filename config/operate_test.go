@@ -17,18 +17,20 @@ func TestInitOperate(t *testing.T) {
 		src          string // the inside of init = { ... }
 		sock, listen string
 	}{
-		{``, "/run/initbox/control.sock", ""},
+		{``, "auto", ""},
+		{`control_socket = "auto"`, "auto", ""},
+		{`control_socket = "/run/initbox/control.sock"`, "/run/initbox/control.sock", ""},
 		{`control_socket = ""`, "", ""},
 		{`control_socket = "/tmp/ib.sock"`, "/tmp/ib.sock", ""},
 		{`control_socket = "${SOCK:-/run/x.sock}"`, "/run/x.sock", ""},
-		{`http_listen = ""`, "/run/initbox/control.sock", ""},
-		{`http_listen = ":9090"`, "/run/initbox/control.sock", ":9090"},
-		{`http_listen = "127.0.0.1:1"`, "/run/initbox/control.sock", "127.0.0.1:1"},
-		{`http_listen = "0.0.0.0:65535"`, "/run/initbox/control.sock", "0.0.0.0:65535"},
-		{`http_listen = "[::1]:8080"`, "/run/initbox/control.sock", "[::1]:8080"},
-		{`http_listen = "[::]:8080"`, "/run/initbox/control.sock", "[::]:8080"},
-		{`http_listen = "localhost:8080"`, "/run/initbox/control.sock", "localhost:8080"},
-		{`http_listen = "localhost:80"`, "/run/initbox/control.sock", "localhost:80"},
+		{`http_listen = ""`, "auto", ""},
+		{`http_listen = ":9090"`, "auto", ":9090"},
+		{`http_listen = "127.0.0.1:1"`, "auto", "127.0.0.1:1"},
+		{`http_listen = "0.0.0.0:65535"`, "auto", "0.0.0.0:65535"},
+		{`http_listen = "[::1]:8080"`, "auto", "[::1]:8080"},
+		{`http_listen = "[::]:8080"`, "auto", "[::]:8080"},
+		{`http_listen = "localhost:8080"`, "auto", "localhost:8080"},
+		{`http_listen = "localhost:80"`, "auto", "localhost:80"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
@@ -300,7 +302,7 @@ func TestOperateInCode(t *testing.T) {
 	add("c", TypeOneshot, func(s *Service) { s.Ready.File = "/x"; s.Health.Watchdog = time.Second })
 	add("d", TypeSimple, func(s *Service) { s.Ready.Notify = true; s.Health.TCP = "a:1"; s.Health.Watchdog = time.Second })
 	err := c.Validate()
-	want := `init.control_socket: want an absolute path (or "" for no control socket), not "ctl.sock"
+	want := `init.control_socket: want "auto", an absolute path, or "" for no control socket, not "ctl.sock"
 init.http_listen: bad address "localhost": want HOST:PORT or :PORT, such as ":9090" or "127.0.0.1:9090"
 services.a.ready: more than one readiness method: fd, tcp, http and exec; keep one
 services.a.ready.fd: fd 2 is outside 3..1023 (0, 1 and 2 are stdin, stdout and stderr)

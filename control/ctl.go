@@ -15,8 +15,8 @@ import (
 	"github.com/initbox/initbox/signals"
 )
 
-// DefaultSocket is where the control socket is when neither `[init]
-// control_socket` nor $INITBOX_CONTROL_SOCKET says otherwise.
+// DefaultSocket is the first place of Locations: where the control socket
+// is when init.control_socket is "auto" (the default) and /run is writable.
 const DefaultSocket = "/run/initbox/control.sock"
 
 // SocketEnv names the variable `initbox ctl` reads the socket path from;
@@ -45,7 +45,10 @@ commands:
   reload               re-read the config
   logs [-n N] NAME     the last N lines of a service's output (default 100)
 
---socket defaults to $INITBOX_CONTROL_SOCKET, else /run/initbox/control.sock.
+--socket defaults to $INITBOX_CONTROL_SOCKET, else the first of these where
+an initbox answers (where initbox puts it when the config does not say):
+/run/initbox/control.sock, $XDG_RUNTIME_DIR/initbox/control.sock,
+/tmp/initbox-UID/control.sock, the abstract @initbox/mnt-N/control.sock.
 --json prints the server's JSON answer as is.
 exit status: 0 ok, 1 refused or failed, 2 usage, 3 cannot connect.
 `
@@ -53,18 +56,18 @@ exit status: 0 ok, 1 refused or failed, 2 usage, 3 cannot connect.
 // Ctl is `initbox ctl [--socket PATH] [--json] COMMAND [ARGS]`: status
 // [NAME] | start NAME | stop NAME | restart NAME | signal SIG NAME | reload |
 // logs [-n N] NAME. The socket defaults to $INITBOX_CONTROL_SOCKET, else
-// DefaultSocket. It returns the exit status: 0 ok, 1 the server refused or
-// failed (message on stderr), 2 usage, 3 cannot connect (the message names
-// the socket and suggests the fix).
+// the first of Locations where an initbox answers. It returns the exit
+// status: 0 ok, 1 the server refused or failed (message on stderr), 2
+// usage, 3 cannot connect (the message names the sockets tried and
+// suggests the fix).
 func Ctl(args []string, stdout, stderr io.Writer) int {
 	usage := func(msg string) int {
 		fmt.Fprintf(stderr, "initbox ctl: %s\n\n%s", msg, Usage)
 		return exitUsage
 	}
+	// "" looks in the places of Locations, where initbox puts the
+	// socket when the config does not name one.
 	socket := os.Getenv(SocketEnv)
-	if socket == "" {
-		socket = DefaultSocket
-	}
 	jsonOut := false
 	var rest []string
 	for i := 0; i < len(args); i++ {
@@ -173,7 +176,17 @@ func Ctl(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	code, body, err := roundTrip(socket, method, target)
+	var code int
+	var body []byte
+	var err error
+	if socket != "" {
+		code, body, err = roundTrip(socket, method, target)
+	} else {
+		var fd int
+		if fd, socket, err = dialAuto(defaultSearch()); err == nil {
+			code, body, err = exchange(fd, socket, method, target)
+		}
+	}
 	if err != nil {
 		var ce *connectError
 		if errors.As(err, &ce) {
@@ -265,41 +278,91 @@ func escapePath(s string) string {
 	return b.String()
 }
 
-// connectError is a failure to reach the socket; Ctl exits 3 on it.
-type connectError struct {
+// attempt is one place ctl tried, and why it could not talk there.
+type attempt struct {
 	socket string
 	err    error
 }
 
-func (e *connectError) Error() string {
-	hint := "is initbox running with a control socket? It listens when [init] control_socket is set; " +
-		"pass its path with --socket PATH or $" + SocketEnv
-	switch {
-	case errors.Is(e.err, unix.EACCES), errors.Is(e.err, unix.EPERM):
-		hint = "only root and the uid initbox runs as may use the control socket; try again as one of them"
-	case errors.Is(e.err, unix.ECONNREFUSED):
-		hint = "nothing listens there: initbox has exited and left the socket behind, or --socket names the wrong file"
-	}
-	return "cannot connect to the control socket " + e.socket + ": " + e.err.Error() + "\n  " + hint
+// connectError is a failure to reach the socket; Ctl exits 3 on it.
+type connectError struct {
+	tried []attempt // one for --socket or $INITBOX_CONTROL_SOCKET
+	auto  bool      // the places of Locations were tried
 }
 
-func (e *connectError) Unwrap() error { return e.err }
+func (e *connectError) Error() string {
+	// The hint fits the most telling failure: a socket that refused us
+	// says more than the places where there was none.
+	main := e.tried[0]
+	for _, a := range e.tried {
+		if !errors.Is(a.err, unix.ENOENT) {
+			main = a
+			break
+		}
+	}
+	hint := "is initbox running with a control socket? It listens when [init] control_socket is set; " +
+		"pass its path with --socket PATH or $" + SocketEnv
+	if e.auto {
+		hint = "is initbox running, with init.control_socket left as \"auto\"? At start it logs one line " +
+			"\"control socket at PATH\"; pass another path with --socket PATH or $" + SocketEnv +
+			". An initbox running as another uid keeps its socket in /tmp/initbox-THATUID/: run ctl as that uid"
+	}
+	switch {
+	case errors.Is(main.err, unix.EACCES), errors.Is(main.err, unix.EPERM):
+		hint = "only root and the uid initbox runs as may use the control socket; try again as one of them"
+	case errors.Is(main.err, unix.ECONNREFUSED):
+		hint = "nothing listens there: initbox has exited and left the socket behind, or --socket names the wrong file"
+	}
+	if !e.auto {
+		return "cannot connect to the control socket " + main.socket + ": " + main.err.Error() + "\n  " + hint
+	}
+	var b strings.Builder
+	b.WriteString("cannot connect to the control socket; looked at:")
+	for _, a := range e.tried {
+		b.WriteString("\n  " + a.socket + ": " + a.err.Error())
+	}
+	return b.String() + "\n  " + hint
+}
+
+func (e *connectError) Unwrap() []error {
+	errs := make([]error, len(e.tried))
+	for i, a := range e.tried {
+		errs[i] = a.err
+	}
+	return errs
+}
 
 // maxAnswer bounds what the client reads: 10000 log lines of up to a few
 // KiB each.
 const maxAnswer = 64 << 20
 
-// roundTrip sends one request on a new connection to socket and returns the
-// answer's status code and body.
-func roundTrip(socket, method, target string) (int, []byte, error) {
+// dial connects to the unix stream socket at socket ("@name": abstract)
+// and returns the blocking descriptor.
+func dial(socket string) (int, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, nil, fmt.Errorf("socket: %w", err)
+		return -1, fmt.Errorf("socket: %w", err)
 	}
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: socket}); err != nil {
 		unix.Close(fd)
-		return 0, nil, &connectError{socket: socket, err: fmt.Errorf("connect: %w", err)}
+		return -1, fmt.Errorf("connect: %w", err)
 	}
+	return fd, nil
+}
+
+// roundTrip sends one request on a new connection to socket and returns the
+// answer's status code and body.
+func roundTrip(socket, method, target string) (int, []byte, error) {
+	fd, err := dial(socket)
+	if err != nil {
+		return 0, nil, &connectError{tried: []attempt{{socket, err}}}
+	}
+	return exchange(fd, socket, method, target)
+}
+
+// exchange sends one request on the connection fd, which it closes, and
+// returns the answer's status code and body.
+func exchange(fd int, socket, method, target string) (int, []byte, error) {
 	// A blocking descriptor: the client is one goroutine, and a stop may
 	// take as long as the service's stop timeout, so no deadline either.
 	c := os.NewFile(uintptr(fd), socket)

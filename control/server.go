@@ -54,21 +54,53 @@ type Server struct {
 // (HTTP/1.1, JSON bodies; see docs/ctl.md) until Close. The socket's
 // directory is created 0755 if missing, a stale socket file is removed (one
 // that a live process answers on is not: ErrInUse), and the socket is made
-// 0600. Each connection's peer is checked with SO_PEERCRED: only root and
-// initbox's own uid are served, others get 403 and a log line. Every request
-// is answered by calling api.
+// 0600. A path beginning with '@' is in the abstract namespace and has no
+// file. Each connection's peer is checked with SO_PEERCRED: only root and
+// initbox's own uid are served, others get 403 and a log line. Every
+// request is answered by calling api. It logs one line saying where the
+// socket is. A path that cannot be used is an error: Serve does not look
+// elsewhere (ServeAuto does).
 func Serve(path string, api API, log *logging.Logger) (*Server, error) {
+	l := location{path: path}
+	if path != "" && path[0] != '@' {
+		l.dir = filepath.Dir(path)
+	}
+	srv, err := serve(l, os.Geteuid(), api, log)
+	if err != nil {
+		return nil, err
+	}
+	how := "initbox ctl --socket " + path + ", or $" + SocketEnv
+	if path == DefaultSocket {
+		how = "initbox ctl finds it without --socket"
+	}
+	log.Info("control socket at " + path + " (" + how + ")")
+	return srv, nil
+}
+
+// serve listens at l and serves the control API; see Serve.
+func serve(l location, euid int, api API, log *logging.Logger) (*Server, error) {
+	path := l.path
 	if path == "" {
 		return nil, errors.New("control socket: empty path")
 	}
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
 		return nil, fmt.Errorf("control socket %s: path longer than %d bytes", path, len(unix.RawSockaddrUnix{}.Path)-1)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+	abstract := path[0] == '@'
+	switch {
+	case l.private:
+		if err := privateDir(l.dir, euid); err != nil {
+			return nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
+	case l.dir != "":
+		if err := os.MkdirAll(l.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
 	}
-	if err := removeStale(path); err != nil {
-		return nil, err
+	if !abstract {
+		if err := removeStale(path); err != nil {
+			return nil, err
+		}
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -76,22 +108,33 @@ func Serve(path string, api API, log *logging.Logger) (*Server, error) {
 	}
 	// The mode comes from the umask at bind, not from a chmod after it: a
 	// chmod by name follows a symlink someone could put in its place.
-	// Nothing else in initbox creates files while it starts.
+	// Nothing else in initbox creates files while it starts. (An abstract
+	// socket has no mode: SO_PEERCRED alone decides who is served.)
 	old := unix.Umask(0o177)
 	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
 	unix.Umask(old)
 	if err != nil {
 		unix.Close(fd)
+		if abstract && errors.Is(err, unix.EADDRINUSE) {
+			// The abstract namespace has no stale names: a bound
+			// name has a live socket behind it.
+			return nil, fmt.Errorf("control socket %s: bind: %w (%w)", path, err, ErrInUse)
+		}
 		return nil, fmt.Errorf("control socket %s: bind: %w", path, err)
 	}
 	if err := unix.Listen(fd, 64); err != nil {
 		unix.Close(fd)
-		os.Remove(path)
+		if !abstract {
+			os.Remove(path)
+		}
 		return nil, fmt.Errorf("control socket %s: listen: %w", path, err)
 	}
-	fi, _ := os.Lstat(path)
 	s := newServer(fd, path, log, controlHandler(api, log))
-	s.path, s.ino, s.unix = path, fi, true
+	s.unix = true
+	if !abstract {
+		fi, _ := os.Lstat(path)
+		s.path, s.ino = path, fi
+	}
 	go s.accept()
 	return s, nil
 }

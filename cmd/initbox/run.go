@@ -110,7 +110,8 @@ func loadConfig(o runOptions) (*config.Config, error) {
 		return c, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) && !o.explicit && len(o.argv) > 0 {
-		return config.New(), nil
+		c = config.New()
+		return c, c.ApplyEnv(os.LookupEnv) // as Load does
 	}
 	return nil, err
 }
@@ -170,9 +171,13 @@ func runSupervisor(e *env, args []string) int {
 	}
 	log := logging.Stderr(format, level)
 	if os.Getpid() != 1 {
-		// Outside a PID namespace, orphans must still come to initbox.
+		// Outside a PID namespace, orphans must still come to initbox: PID
+		// 1 may be a pause container (--pid container:X,
+		// shareProcessNamespace) or another init (docker run --init).
 		if err := reaper.SetSubreaper(); err != nil {
 			log.Warn("cannot register as a child subreaper: orphans will not be reaped", logging.Err(err))
+		} else {
+			log.Info("not PID 1: child subreaper, so the services' orphans come to initbox", logging.Int("pid", os.Getpid()))
 		}
 	}
 	tree, ok := openCgroups(c, log)
@@ -204,7 +209,11 @@ func runSupervisor(e *env, args []string) int {
 	})
 	if path := c.Init.ControlSocket; path != "" {
 		// An aid to operators, not a service: initbox runs without it.
-		if srv, err := control.Serve(path, s.API(), log); err != nil {
+		serve := func() (*control.Server, error) { return control.Serve(path, s.API(), log) }
+		if path == config.ControlSocketAuto {
+			serve = func() (*control.Server, error) { return control.ServeAuto(s.API(), log) }
+		}
+		if srv, err := serve(); err != nil {
 			log.Warn("no control socket: initbox ctl will not reach this initbox", logging.String("path", path), logging.Err(err))
 		} else {
 			defer srv.Close()
