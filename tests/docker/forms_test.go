@@ -92,6 +92,9 @@ func TestContainerForms(t *testing.T) {
 		// makes it a prefix.
 		socket  string
 		notPID1 bool
+		// budget, if set, is INITBOX_SHUTDOWN_TIMEOUT: the first
+		// service stopped gets no more than that.
+		budget time.Duration
 	}{
 		// No passwd entry, may not write /: the socket falls back to
 		// /tmp/initbox-12345/.
@@ -106,6 +109,12 @@ func TestContainerForms(t *testing.T) {
 		{name: "pid-container", shared: true, socket: "/run/initbox/control.sock", notPID1: true},
 		// The engine's own docker-init (tini here) is PID 1.
 		{name: "docker-init", args: []string{"--init"}, socket: "/run/initbox/control.sock", notPID1: true},
+		// The nearest Docker gets to docs/kubernetes.md's pod under a
+		// restricted policy: a random uid, a read-only root with a
+		// volume at /run, no capabilities, no privilege escalation, and
+		// the stop budget from the environment.
+		{name: "restricted-pod", args: []string{"--user", "12345:0", "--read-only", "--tmpfs", "/run", "--cap-drop", "ALL",
+			"--security-opt", "no-new-privileges", "-e", "INITBOX_SHUTDOWN_TIMEOUT=3s"}, socket: "/run/initbox/control.sock", budget: 3 * time.Second},
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			args := append([]string{}, f.args...)
@@ -174,6 +183,17 @@ func TestContainerForms(t *testing.T) {
 			if strings.Contains(all, "SIGKILL") || strings.Contains(all, "ERROR") {
 				t.Errorf("the stop was not clean\n%s", all)
 			}
+			if f.budget > 0 {
+				// Each service's stop timeout (5 s by default) is cut
+				// to what is left of shutdown_timeout.
+				m := regexp.MustCompile(`\tstopping\t\{"service": "main".*"timeout": "([^"]+)"`).FindStringSubmatch(all)
+				if m == nil {
+					t.Fatalf("no line says main is stopping\n%s", all)
+				}
+				if d, err := time.ParseDuration(m[1]); err != nil || d > f.budget {
+					t.Errorf("main's stop timeout %s, want at most INITBOX_SHUTDOWN_TIMEOUT's %v", m[1], f.budget)
+				}
+			}
 
 			// What initbox said at start: one line for the control
 			// socket, one for not being PID 1 when it is not.
@@ -221,4 +241,21 @@ func orphanOf(t *testing.T, a *attached) int {
 		}
 	}
 	panic(fmt.Sprintf("no orphan line in %q", a.lines))
+}
+
+// TestShutdownTimeoutEnvInvalid: a bad INITBOX_SHUTDOWN_TIMEOUT is a usage
+// error, exit 2, that names the variable; nothing starts.
+func TestShutdownTimeoutEnvInvalid(t *testing.T) {
+	img := formsImage(t)
+	name := containerName(t)
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	out, stderr, rc, err := docker(ctx, "run", "--name", name, "-e", "INITBOX_SHUTDOWN_TIMEOUT=30", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `initbox: config: INITBOX_SHUTDOWN_TIMEOUT="30": bad duration: missing unit; did you mean "30s"?`
+	if rc != 2 || strings.TrimSpace(stderr) != want || strings.Contains(out, "main-up") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %q alone", rc, out, stderr, want)
+	}
 }
