@@ -295,7 +295,9 @@ func (e *connectError) Error() string {
 	// says more than the places where there was none.
 	main := e.tried[0]
 	for _, a := range e.tried {
-		if !errors.Is(a.err, unix.ENOENT) {
+		// An abstract name nobody has bound is refused, not missing.
+		absent := errors.Is(a.err, unix.ENOENT) || a.socket[0] == '@' && errors.Is(a.err, unix.ECONNREFUSED)
+		if !absent {
 			main = a
 			break
 		}

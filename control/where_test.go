@@ -362,10 +362,18 @@ func TestCtlSearchOrder(t *testing.T) {
 		"  " + ls[1].path + ": lstat " + ls[1].dir + ": no such file or directory",
 		"  " + ls[2].path + ": connect: no such file or directory",
 		"  " + ls[3].path + ": connect: connection refused",
-		"  nothing listens there",
+		"  nothing listens there", // the stale socket file at the first place
 	}
 	if code != 3 || out != "" || !strings.HasPrefix(errOut, "initbox ctl: "+strings.Join(want, "\n")) {
 		t.Errorf("got %d %q\n%s\nwant 3 and\n%s", code, out, errOut, strings.Join(want, "\n"))
+	}
+
+	// Nothing at all: no file anywhere, the abstract name unbound. The
+	// hint is about initbox not running, not about a stale socket.
+	os.Remove(s.run)
+	code, _, errOut = runCtl("status")
+	if code != 3 || !strings.Contains(errOut, "  "+ls[3].path+": connect: connection refused\n  is initbox running, with init.control_socket left as \"auto\"?") {
+		t.Errorf("got %d\n%s", code, errOut)
 	}
 
 	// And the whole of Ctl finds a server by itself.
