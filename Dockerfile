@@ -27,7 +27,7 @@ COPY . .
 ARG VERSION=0.1.0-dev
 ARG COMMIT=unknown
 RUN CGO_ENABLED=0 go build -trimpath \
-        -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
+        -ldflags "-s -w -E github.com/initbox/initbox/signals.entry -X main.version=${VERSION} -X main.commit=${COMMIT}" \
         -o /initbox ./cmd/initbox
 
 FROM scratch

@@ -3,7 +3,10 @@ GO      ?= go
 BIN     ?= bin/initbox
 VERSION ?= 0.1.0-dev
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# -E: initbox's entry point records the signal state it was started with
+# before the Go runtime changes it (issue #14, package signals).
+ENTRY   := -E github.com/initbox/initbox/signals.entry
+LDFLAGS := -s -w $(ENTRY) -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 # Unit tests take -race; the black-box tests in tests/ drive the built binary.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests)

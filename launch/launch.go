@@ -1,12 +1,17 @@
 //go:build linux
 
-// Package launch is initbox's trampoline: initbox re-executed between the
-// fork and the program's exec, to do what syscall.ForkExec cannot do in
-// the child: join a cgroup where clone3 is refused, set no_new_privs,
-// shrink the capability bounding set, and give a user ambient
-// capabilities. It then drops to the service's user and directory and
-// execs the program, so that none of the program's instructions runs
-// before all of that is in place.
+// Package launch is the one way initbox starts a process (DESIGN: "One way
+// to start a process"): Cmd, shaped like os/exec.Cmd, for tini mode's
+// program, services, their checks and spawn's inner init, registered with
+// the reaper.
+//
+// What syscall.ForkExec cannot do in the child (join a cgroup where clone3
+// is refused, set no_new_privs, shrink the capability bounding set, give a
+// user ambient capabilities, ignore the signals the child must start
+// ignoring) is done by the trampoline: initbox re-executed between the
+// fork and the program's exec, which then drops to the user and directory
+// and execs the program, so that none of the program's instructions runs
+// before all of that is in place. Nothing else in initbox forks.
 package launch
 
 import (
@@ -21,6 +26,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/signals"
 )
 
 // Command is the hidden first argument that makes initbox the trampoline.
@@ -44,6 +51,10 @@ type Spec struct {
 	// Cred and Dir are the program's; Wrap takes them from the start.
 	Cred *syscall.Credential
 	Dir  string
+	// Signals is the signal state to exec the program with, when
+	// SetSignals is true; the trampoline's own dispositions otherwise.
+	Signals    signals.State
+	SetSignals bool
 }
 
 // Needed reports whether the spec asks for anything ForkExec cannot do.
@@ -94,6 +105,9 @@ func Wrap(self string, spec Spec, path string, argv []string, attr *syscall.Proc
 	}
 	if spec.Dir != "" {
 		args = append(args, "--dir="+spec.Dir)
+	}
+	if spec.SetSignals {
+		args = append(args, fmt.Sprintf("--sigign=%#x", uint64(spec.Signals.Ignored)), fmt.Sprintf("--sigmask=%#x", uint64(spec.Signals.Blocked)))
 	}
 	return self, append(append(args, "--", path), argv...), &a
 }
@@ -165,6 +179,15 @@ func parse(args []string) (p parsed, err error) {
 			p.groupsOK = true
 		case "--dir":
 			p.spec.Dir = v
+		case "--sigign", "--sigmask":
+			var n uint64
+			n, err = strconv.ParseUint(v, 0, 64)
+			if k == "--sigign" {
+				p.spec.Signals.Ignored = signals.Set(n)
+			} else {
+				p.spec.Signals.Blocked = signals.Set(n)
+			}
+			p.spec.SetSignals = true
 		default:
 			return p, fmt.Errorf("%s: unknown argument %q", Command, a)
 		}
@@ -272,6 +295,13 @@ func run(args []string) error {
 	if p.spec.Dir != "" {
 		if err := syscall.Chdir(p.spec.Dir); err != nil {
 			return &os.PathError{Op: "chdir", Path: p.spec.Dir, Err: err}
+		}
+	}
+	if p.spec.SetSignals {
+		// Last: from here on a signal meets the program's dispositions,
+		// not the trampoline's runtime.
+		if err := setSignals(p.spec.Signals); err != nil {
+			return err
 		}
 	}
 	err = syscall.Exec(p.path, p.argv, os.Environ())

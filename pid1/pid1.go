@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
@@ -26,9 +27,9 @@ import (
 
 // Exit statuses initbox returns for itself, following the shell.
 const (
-	ExitFailure    = reaper.ExitFailure    // initbox could not start the program for a reason of its own
-	ExitCannotExec = reaper.ExitCannotExec // the program exists but cannot be executed
-	ExitNotFound   = reaper.ExitNotFound   // the program was not found
+	ExitFailure    = launch.ExitFailure    // initbox could not start the program for a reason of its own
+	ExitCannotExec = launch.ExitCannotExec // the program exists but cannot be executed
+	ExitNotFound   = launch.ExitNotFound   // the program was not found
 )
 
 // Config describes one run.
@@ -94,7 +95,7 @@ func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
 	pid, exited, err := start(cfg, in, r)
 	if err != nil {
 		log.Error(err.Error())
-		return reaper.ExitStatus(err)
+		return launch.ExitStatus(err)
 	}
 	log.Info("started", logging.Int("pid", pid), logging.Strings("argv", cfg.Argv))
 	// The init holds no directory busy; the program keeps its own
@@ -168,27 +169,25 @@ func Forward(log *logging.Logger, r *reaper.Reaper, pid int, group bool, sig sys
 	}
 }
 
+// start starts the program with the signal state initbox was given, in a
+// process group of its own, with the terminal when initbox has it.
 func start(cfg Config, in *signals.Intake, r *reaper.Reaper) (int, <-chan reaper.Exit, error) {
 	if len(cfg.Argv) == 0 {
 		return 0, nil, errors.New("no program to run")
 	}
-	name := cfg.Argv[0]
-	path, err := reaper.LookPath(name, cfg.Env)
-	if err != nil {
-		return 0, nil, fmt.Errorf("exec %s failed: %w", name, err)
-	}
-	sys := &syscall.SysProcAttr{Setpgid: true}
-	if reaper.Foreground() {
-		// Ctty is initbox's own stdin here: for Foreground the field names a
-		// parent fd (syscall.SysProcAttr).
-		sys.Foreground, sys.Ctty = true, 0
-	}
-	attr := &syscall.ProcAttr{Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys}
-	pid, exited, err := r.Start(func() (int, error) {
-		return in.Fork(func() (int, error) { return syscall.ForkExec(path, cfg.Argv, attr) })
+	c := launch.New(r, in).Cmd(&launch.Cmd{
+		Path:       cfg.Argv[0],
+		Args:       cfg.Argv,
+		Env:        cfg.Env,
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		Setpgid:    true,
+		Foreground: true,
+		Signals:    launch.InheritSignals,
 	})
-	if err != nil {
-		return 0, nil, fmt.Errorf("exec %s failed: %w", name, reaper.ExecError(err))
+	if err := c.Start(); err != nil {
+		return 0, nil, err
 	}
-	return pid, exited, nil
+	return c.Pid, c.Exited(), nil
 }

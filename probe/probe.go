@@ -24,28 +24,23 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/reaper"
 )
-
-// Starter starts processes through the reaper; *reaper.Reaper is one.
-// Start must call fork once and deliver the child's Exit on the channel.
-type Starter interface {
-	Start(fork func() (int, error)) (int, <-chan reaper.Exit, error)
-}
 
 // Check is one probe. Exactly one of TCP, HTTP, File, Exec is set.
 type Check struct {
 	TCP  string   // "host:port": a TCP connection is accepted
 	HTTP string   // "http://host[:port]/path": a GET answers 2xx or 3xx
 	File string   // the path exists (a symlink is followed)
-	Exec []string // the program exits 0; argv[0] is looked up in the PATH of Env
+	Exec []string // the program exits 0; argv[0] is looked up in the PATH of its Cmd's Env
 
-	// For Exec: the environment, working directory and credential of the
-	// service, so that the check sees what the service sees. A nil Cred
-	// runs the program as initbox.
-	Env  []string
-	Dir  string
-	Cred *syscall.Credential
+	// Command, for Exec, returns the Cmd to start the program with: the
+	// service's user, groups, environment, working directory, privileges
+	// and cgroup, so that the check runs as the service's command would
+	// (issue #14). Run sets its Path, Args, standard files and process
+	// group.
+	Command func() *launch.Cmd
 }
 
 // Limits on what a check reads back: enough for a status line or a
@@ -86,7 +81,7 @@ func (c Check) String() string {
 // or context.Canceled if ctx was cancelled without a deadline. A program
 // still running then is killed with its whole process group, and Run
 // returns only once the reaper has collected it.
-func (c Check) Run(ctx context.Context, s Starter) error {
+func (c Check) Run(ctx context.Context) error {
 	start := time.Now()
 	n := 0
 	for _, set := range []bool{c.TCP != "", c.HTTP != "", c.File != "", len(c.Exec) > 0} {
@@ -110,7 +105,7 @@ func (c Check) Run(ctx context.Context, s Starter) error {
 		// os.Stat's error already says "stat PATH: ...".
 		_, err = os.Stat(c.File)
 	default:
-		err = c.exec(ctx, s)
+		err = c.exec(ctx)
 	}
 	if err != nil && (ctx.Err() != nil || past(ctx)) {
 		// Whatever failed, it failed because time ran out; say so
@@ -258,41 +253,28 @@ func statusCode(line []byte) (int, error) {
 	return n, nil
 }
 
-func (c Check) exec(ctx context.Context, s Starter) error {
+func (c Check) exec(ctx context.Context) error {
 	what := c.String()
-	path, err := reaper.LookPath(c.Exec[0], c.Env)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	if c.Command == nil {
+		return fmt.Errorf("%s: probe: no Command to start it with", what)
 	}
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	defer null.Close()
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer r.Close()
-	attr := &syscall.ProcAttr{
-		Dir:   c.Dir,
-		Env:   c.Env,
-		Files: []uintptr{null.Fd(), w.Fd(), w.Fd()},
-		// Its own group, so that a timeout kills what it started too.
-		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: c.Cred},
-	}
-	pid, exited, err := s.Start(func() (int, error) { return syscall.ForkExec(path, c.Exec, attr) })
+	cmd := c.Command()
+	cmd.Path, cmd.Args = c.Exec[0], c.Exec
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, w, w
+	// Its own group, so that a timeout kills what it started too.
+	cmd.Setpgid, cmd.Foreground = true, false
+	err = cmd.Start()
 	// The child has its copy; ours would keep the pipe from reaching EOF.
 	w.Close()
 	if err != nil {
-		if c.Dir != "" {
-			// ForkExec reports a failed chdir like a failed exec.
-			if _, serr := os.Stat(c.Dir); serr != nil {
-				return fmt.Errorf("%s: working directory: %w", what, serr)
-			}
-		}
-		return fmt.Errorf("%s: %w", what, reaper.ExecError(err))
+		return fmt.Errorf("%s: %w", what, err)
 	}
+	pid, exited := cmd.Pid, cmd.Exited()
 
 	var out []byte
 	read := make(chan struct{})

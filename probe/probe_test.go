@@ -19,11 +19,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/reaper"
 )
-
-// The reaper is what initbox passes.
-var _ Starter = (*reaper.Reaper)(nil)
 
 // forkStarter is a Starter that really forks and waits for its one child
 // itself: enough for tests, where no reaper owns wait.
@@ -49,21 +47,21 @@ func (forkStarter) Start(fork func() (int, error)) (int, <-chan reaper.Exit, err
 	return pid, c, nil
 }
 
-// noStarter fails the test if a check starts anything.
-type noStarter struct{ t *testing.T }
-
-func (s noStarter) Start(func() (int, error)) (int, <-chan reaper.Exit, error) {
-	s.t.Error("Start called")
-	return 0, nil, errors.New("no")
+// forked returns a Command for checks that really fork, with env and
+// dir; the test process waits for its children itself.
+func forked(env []string, dir string) func() *launch.Cmd {
+	return func() *launch.Cmd {
+		return launch.New(forkStarter{}, nil).Cmd(&launch.Cmd{Env: env, Dir: dir, Signals: launch.CleanSignals})
+	}
 }
 
 // run runs c with a timeout and checks the outcome: want "" means pass,
 // otherwise the error must contain want.
-func run(t *testing.T, c Check, s Starter, timeout time.Duration, want string) error {
+func run(t *testing.T, c Check, timeout time.Duration, want string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err := c.Run(ctx, s)
+	err := c.Run(ctx)
 	switch {
 	case want == "" && err != nil:
 		t.Errorf("%v: Run() = %v, want nil", c, err)
@@ -81,7 +79,7 @@ func TestValidate(t *testing.T) {
 		{TCP: "a:1", File: "/"},
 		{HTTP: "http://a/", Exec: []string{"true"}},
 	} {
-		run(t, c, noStarter{t}, time.Second, "exactly one must be")
+		run(t, c, time.Second, "exactly one must be")
 	}
 }
 
@@ -108,7 +106,7 @@ func TestTCP(t *testing.T) {
 		{"bad port", "127.0.0.1:http-nope", "connect 127.0.0.1:http-nope: ", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(t, Check{TCP: tc.addr}, noStarter{t}, 5*time.Second, tc.want)
+			err := run(t, Check{TCP: tc.addr}, 5*time.Second, tc.want)
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tc.is)
 			}
@@ -194,7 +192,7 @@ func TestHTTP(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			err := run(t, Check{HTTP: tc.url}, noStarter{t}, tc.timeout, tc.want)
+			err := run(t, Check{HTTP: tc.url}, tc.timeout, tc.want)
 			if strings.Contains(tc.want, "timed out") {
 				if !errors.Is(err, context.DeadlineExceeded) {
 					t.Errorf("errors.Is(%v, DeadlineExceeded) = false", err)
@@ -217,7 +215,7 @@ func TestHTTPCancel(t *testing.T) {
 	silent := rawServer(t, func(c net.Conn) { c.Read(make([]byte, 4096)); time.Sleep(10 * time.Second) })
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	err := Check{HTTP: "http://" + silent + "/"}.Run(ctx, noStarter{t})
+	err := Check{HTTP: "http://" + silent + "/"}.Run(ctx)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run() = %v, want context.Canceled", err)
 	}
@@ -234,7 +232,7 @@ func TestFile(t *testing.T) {
 		{dir, ""},
 		{filepath.Join(dir, "missing"), "stat " + filepath.Join(dir, "missing") + ": no such file or directory"},
 	} {
-		run(t, Check{File: tc.path}, noStarter{t}, time.Second, tc.want)
+		run(t, Check{File: tc.path}, time.Second, tc.want)
 	}
 }
 
@@ -254,17 +252,17 @@ func TestExec(t *testing.T) {
 		{"exit 1 silent", Check{Exec: []string{"false"}}, "exec [false]: exit status 1", nil},
 		{"signal", Check{Exec: []string{"sh", "-c", "kill -TERM $$"}}, "signal: terminated", nil},
 		{"much output", Check{Exec: []string{"sh", "-c", "yes hello | head -c 1000000; exit 4"}}, "exit status 4: hello", nil},
-		{"not found", Check{Exec: []string{"no-such-program-initbox"}}, "exec [no-such-program-initbox]: not found in PATH", reaper.ErrNotFound},
-		{"not executable", Check{Exec: []string{"/etc/passwd"}}, "permission denied", reaper.ErrCannotExec},
-		{"env and dir", Check{Exec: []string{"sh", "-c", `test "$X" = y && test "$(pwd)" = "$D"`}, Env: append([]string{"X=y", "D=" + dir}, env...), Dir: dir}, "", nil},
-		{"missing dir", Check{Exec: []string{"true"}, Dir: filepath.Join(dir, "missing")}, "working directory: stat " + filepath.Join(dir, "missing"), nil},
+		{"not found", Check{Exec: []string{"no-such-program-initbox"}}, "exec [no-such-program-initbox]: exec no-such-program-initbox: not found in PATH", launch.ErrNotFound},
+		{"not executable", Check{Exec: []string{"/etc/passwd"}}, "permission denied", launch.ErrCannotExec},
+		{"env and dir", Check{Exec: []string{"sh", "-c", `test "$X" = y && test "$(pwd)" = "$D"`}, Command: forked(append([]string{"X=y", "D=" + dir}, env...), dir)}, "", nil},
+		{"missing dir", Check{Exec: []string{"true"}, Command: forked(env, filepath.Join(dir, "missing"))}, "working directory: stat " + filepath.Join(dir, "missing"), nil},
 		{"stdin is null", Check{Exec: []string{"sh", "-c", "read x; test -z \"$x\""}}, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.c.Env == nil {
-				tc.c.Env = env
+			if tc.c.Command == nil {
+				tc.c.Command = forked(env, "")
 			}
-			err := run(t, tc.c, forkStarter{}, 10*time.Second, tc.want)
+			err := run(t, tc.c, 10*time.Second, tc.want)
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tc.is)
 			}
@@ -277,7 +275,7 @@ func TestExec(t *testing.T) {
 func TestExecLeftover(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	start := time.Now()
-	run(t, Check{Exec: []string{"sh", "-c", `sleep 100 & echo $! > "$0"`, pidFile}, Env: env}, forkStarter{}, 10*time.Second, "")
+	run(t, Check{Exec: []string{"sh", "-c", `sleep 100 & echo $! > "$0"`, pidFile}, Command: forked(env, "")}, 10*time.Second, "")
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("took %v", d)
 	}
@@ -286,9 +284,9 @@ func TestExecLeftover(t *testing.T) {
 
 func TestExecTimeout(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	c := Check{Exec: []string{"sh", "-c", `sleep 100 & echo $! > "$0"; sleep 100`, pidFile}, Env: env}
+	c := Check{Exec: []string{"sh", "-c", `sleep 100 & echo $! > "$0"; sleep 100`, pidFile}, Command: forked(env, "")}
 	start := time.Now()
-	err := run(t, c, forkStarter{}, 500*time.Millisecond, "timed out after 500ms")
+	err := run(t, c, 500*time.Millisecond, "timed out after 500ms")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("errors.Is(%v, DeadlineExceeded) = false", err)
 	}
@@ -331,7 +329,7 @@ func waitDead(t *testing.T, pid int) {
 func TestCancelledBefore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := Check{Exec: []string{"true"}}.Run(ctx, noStarter{t})
+	err := Check{Exec: []string{"true"}}.Run(ctx)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run() = %v, want context.Canceled", err)
 	}

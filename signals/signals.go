@@ -110,22 +110,33 @@ type Intake struct {
 	c      chan os.Signal
 	jobc   chan os.Signal
 	jobctl []os.Signal // SIGTTIN and SIGTTOU unless inherited ignored
+	// ignored is what was ignored at start; see Notify.
+	ignored Set
 }
 
 // Notify starts the intake. Call it first in main, before anything forks.
+//
+// A signal that was ignored when initbox started (nohup, a shell's
+// background job) stays ignored: initbox neither forwards nor acts on it,
+// as tini (issue #14). Ignored reports which they are, for the one line
+// initbox says about them.
 func Notify() *Intake {
-	in := &Intake{c: make(chan os.Signal, 2048), jobc: make(chan os.Signal, 8)}
+	st, _ := Inherited()
+	in := &Intake{c: make(chan os.Signal, 2048), jobc: make(chan os.Signal, 8), ignored: st.Ignored}
 	in.C = in.c
-	var take []os.Signal
+	var take, ignore []os.Signal
 	for n := 1; n < NSIG; n++ {
 		sig := syscall.Signal(n)
 		a := Classify(sig)
 		if a == Reap || a == Runtime {
 			continue
 		}
-		if signal.Ignored(sig) {
-			// Ignored when initbox started: left so, and children
-			// inherit SIG_IGN.
+		if st.Ignored.Has(sig) {
+			// The runtime may have put its handler in place of SIG_IGN
+			// already (all but SIGHUP and SIGINT): back to SIG_IGN, which
+			// children inherit. (The synchronous signals stay the
+			// runtime's: it must see its own faults.)
+			ignore = append(ignore, sig)
 			continue
 		}
 		if a == Ignore {
@@ -135,9 +146,13 @@ func Notify() *Intake {
 		take = append(take, sig)
 	}
 	signal.Notify(in.c, take...)
-	signal.Ignore(in.jobctl...)
+	signal.Ignore(append(ignore, in.jobctl...)...)
 	return in
 }
+
+// Ignored is the set of signals that were ignored when initbox started
+// and that it therefore leaves ignored.
+func (in *Intake) Ignored() Set { return in.ignored }
 
 // Fork calls fork, which starts a child process, so that the child execs
 // with SIGTTIN and SIGTTOU at their default disposition although initbox

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
@@ -399,19 +400,19 @@ func bindInto(root string, b Bind) error {
 // findProgram looks argv0 up as pid1.Run will, and returns the exit status
 // for a failure: 127 not found, 126 cannot execute.
 func findProgram(argv0 string, env []string) (int, error) {
-	path, err := reaper.LookPath(argv0, env)
+	path, err := launch.LookPath(argv0, env)
 	if err == nil {
 		_, err = os.Stat(path)
 		if err != nil {
-			err = reaper.ExecError(err)
+			err = launch.ExecError(err)
 		}
 	}
 	switch {
 	case err == nil:
 		return 0, nil
-	case errors.Is(err, reaper.ErrNotFound):
+	case errors.Is(err, launch.ErrNotFound):
 		return pid1.ExitNotFound, fmt.Errorf("program %s not found (%v)", argv0, err)
-	case errors.Is(err, reaper.ErrCannotExec):
+	case errors.Is(err, launch.ErrCannotExec):
 		return pid1.ExitCannotExec, fmt.Errorf("program %s cannot be executed (%v)", argv0, err)
 	}
 	return pid1.ExitFailure, fmt.Errorf("program %s: %v", argv0, err)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initbox/initbox/cgroup"
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
@@ -83,13 +84,24 @@ func Run(o Options, in *signals.Intake, r *reaper.Reaper, log *logging.Logger) i
 			}
 		}()
 	}
-	argv := append([]string{"initbox", InnerMarker}, o.Args()...)
-	attr := &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2, uintptr(rd)}, Sys: sys}
-	pid, exited, err := r.Start(func() (int, error) {
-		return in.Fork(func() (int, error) { return syscall.ForkExec("/proc/self/exe", argv, attr) })
+	hs := os.NewFile(uintptr(rd), "handshake")
+	// The inner init is initbox again: its entry point sees the signal
+	// state initbox was given, and passes it on to the program.
+	c := launch.New(r, in).Cmd(&launch.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        append([]string{"initbox", InnerMarker}, o.Args()...),
+		Env:         os.Environ(),
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{hs},
+		SysProcAttr: sys,
+		Signals:     launch.InheritSignals,
 	})
+	err = c.Start()
 	release()
-	unix.Close(rd)
+	hs.Close()
+	pid, exited := c.Pid, c.Exited()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "initbox spawn: %v\n", explainClone(err, o))
 		return pid1.ExitFailure

@@ -5,17 +5,12 @@ package supervisor
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
-	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/signals"
 )
@@ -65,94 +60,25 @@ func (s *Supervisor) checkResources() bool {
 	return ok
 }
 
-// prepareCgroup makes the service's leaf, with its limits, and arranges
-// for the start with sys to happen inside it: by clone3, with release to
-// call once started, or else join names the leaf for the trampoline to
-// join before exec (always, with trampoline set).
-func (s *Supervisor) prepareCgroup(v *service, sys *syscall.SysProcAttr, trampoline bool) (release func(), join string, err error) {
+// prepareCgroup makes the service's leaf, with its limits, for the
+// service's Cmd to start inside (see command). Without cgroups, or when
+// the leaf cannot be made and cgroups are not required, v.cg stays nil.
+func (s *Supervisor) prepareCgroup(v *service) error {
 	t := s.opts.Cgroups
-	none := func() {}
 	if t == nil || s.cfg.Init.Cgroups.Mode == config.CgroupOff {
-		return none, "", nil
+		return nil
 	}
 	g, err := t.Create(v.cfg.Name, v.limits)
 	if err != nil {
 		if s.cfg.Init.Cgroups.Mode == config.CgroupRequired {
-			return none, "", fmt.Errorf("cgroup: %w", err)
+			return fmt.Errorf("cgroup: %w", err)
 		}
 		s.log.Warn("cannot make the service's cgroup: starting it without", logging.String("service", v.cfg.Name), logging.Err(err))
-		return none, "", nil
+		return nil
 	}
 	v.cg = g
 	v.oomSeen, v.oomKilled = g.OOMKills(), false
-	if trampoline {
-		return none, g.Path(), nil
-	}
-	release, ok, err := g.Prepare(sys)
-	if err != nil {
-		return none, "", err
-	}
-	if !ok {
-		return none, g.Path(), nil
-	}
-	return release, "", nil
-}
-
-// privileges is what the service's no_new_privs and capabilities ask the
-// trampoline for. A user other than root keeps its capabilities as
-// ambient ones: the bounding set alone gives a non-root process nothing.
-func privileges(c *config.Service, cred *syscall.Credential) launch.Spec {
-	spec := launch.Spec{NoNewPrivs: c.NoNewPrivs}
-	if c.Capabilities != nil {
-		spec.Bounding = []int{}
-		for _, name := range c.Capabilities {
-			n, _ := config.Capability(name)
-			spec.Bounding = append(spec.Bounding, n)
-		}
-		if cred != nil && cred.Uid != 0 {
-			spec.Ambient = spec.Bounding
-		}
-	}
-	return spec
-}
-
-// cloneRefused reports whether a start inside a cgroup failed because
-// clone3 or its CLONE_INTO_CGROUP was refused rather than the program:
-// seccomp's ENOSYS, or EINVAL/E2BIG from kernels 5.3–5.6.
-func cloneRefused(attr *syscall.ProcAttr, err error) bool {
-	return attr.Sys != nil && attr.Sys.UseCgroupFD &&
-		(errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.E2BIG))
-}
-
-// errOOMScoreAdj marks a start that failed on the oom_score_adj, not on
-// the program.
-var errOOMScoreAdj = errors.New("oom_score_adj")
-
-// oomScoreAdj wraps fork so that the child starts with the service's
-// oom_score_adj: a process's own value, inherited at fork, so initbox
-// takes it for the instant of the fork and then goes back to its own.
-// Written after the start instead, a short-lived program would run (and
-// could exit) with initbox's. fork runs under the reaper's lock, the only
-// place initbox forks, so no other child inherits the borrowed value.
-// Raising the value, and lowering it back, needs no privilege; going
-// below initbox's own needs CAP_SYS_RESOURCE.
-func oomScoreAdj(v *service, fork func() (int, error)) func() (int, error) {
-	r := v.cfg.Resources
-	if !r.OOMScoreAdjSet {
-		return fork
-	}
-	return func() (int, error) {
-		const file = "/proc/self/oom_score_adj"
-		own, err := os.ReadFile(file)
-		if err != nil {
-			return 0, fmt.Errorf("%w: %w", errOOMScoreAdj, err)
-		}
-		if err := os.WriteFile(file, []byte(strconv.Itoa(r.OOMScoreAdj)), 0); err != nil {
-			return 0, fmt.Errorf("%w %d: %w (below initbox's own %s needs CAP_SYS_RESOURCE)", errOOMScoreAdj, r.OOMScoreAdj, err, strings.TrimSpace(string(own)))
-		}
-		defer os.WriteFile(file, own, 0)
-		return fork()
-	}
+	return nil
 }
 
 // cgroupEvents handles changes the cgroup watcher saw: OOM kills, and

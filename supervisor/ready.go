@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/probe"
@@ -68,7 +69,7 @@ func (s *Supervisor) notifySocket(name string, v *service) (string, error) {
 
 // prepareReady sets up what the service's readiness needs before its
 // start: NOTIFY_SOCKET in env, or the pipe handed as its fd N.
-func (s *Supervisor) prepareReady(name string, v *service, env []string, files []uintptr) ([]string, []uintptr, error) {
+func (s *Supervisor) prepareReady(name string, v *service, env []string, extra []*os.File) ([]string, []*os.File, error) {
 	r := v.cfg.Ready
 	if r.Notify || v.cfg.Health.Watchdog > 0 {
 		addr, err := s.notifySocket(name, v)
@@ -82,13 +83,13 @@ func (s *Supervisor) prepareReady(name string, v *service, env []string, files [
 		if err != nil {
 			return nil, nil, fmt.Errorf("ready.fd: %w", err)
 		}
-		for len(files) <= r.FD {
-			files = append(files, ^uintptr(0)) // -1: closed in the child
+		for len(extra) <= r.FD-3 {
+			extra = append(extra, nil) // closed in the child
 		}
-		files[r.FD] = p.W().Fd()
+		extra[r.FD-3] = p.W()
 		v.pendingPipe = p
 	}
-	return env, files, nil
+	return env, extra, nil
 }
 
 // startChecks begins the readiness wait and the health loop of the run
@@ -117,14 +118,14 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 			}
 		}()
 	default:
-		chk := v.check(r.TCP, r.HTTP, r.File, r.Exec, env)
+		chk := s.check(v, r.TCP, r.HTTP, r.File, r.Exec)
 		go func() {
 			defer s.log.Recover("ready check of " + name)
 			t := time.NewTicker(r.Interval)
 			defer t.Stop()
 			for {
 				cctx, ccancel := context.WithTimeout(ctx, max(r.Interval, time.Second))
-				err := chk.Run(cctx, s.opts.Starter)
+				err := chk.Run(cctx)
 				ccancel()
 				if err == nil {
 					s.events <- event{name: name, gen: gen, kind: evReady}
@@ -143,7 +144,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 	}
 	h := v.cfg.Health
 	if m := h.Method(); m != "" {
-		chk := v.check(h.TCP, h.HTTP, "", h.Exec, env)
+		chk := s.check(v, h.TCP, h.HTTP, "", h.Exec)
 		go func() {
 			defer s.log.Recover("health check of " + name)
 			select {
@@ -155,7 +156,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 			defer t.Stop()
 			for {
 				cctx, ccancel := context.WithTimeout(ctx, h.Timeout)
-				err := chk.Run(cctx, s.opts.Starter)
+				err := chk.Run(cctx)
 				ccancel()
 				if ctx.Err() != nil {
 					return
@@ -174,12 +175,12 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 	}
 }
 
-// check builds a probe run with the service's environment, directory and
-// user.
-func (v *service) check(tcp, http, file string, argv, env []string) probe.Check {
-	c := probe.Check{TCP: tcp, HTTP: http, File: file, Exec: argv, Env: env, Dir: v.cfg.WorkingDir}
-	if len(argv) > 0 && (v.cfg.User != "" || v.cfg.Group != "") {
-		c.Cred, _ = credential(v.cfg.User, v.cfg.Group)
+// check builds a probe of the service's run; a check program starts as
+// the service's command did (see command).
+func (s *Supervisor) check(v *service, tcp, http, file string, argv []string) probe.Check {
+	c := probe.Check{TCP: tcp, HTTP: http, File: file, Exec: argv}
+	if len(argv) > 0 {
+		c.Command = func() *launch.Cmd { return s.command(v) }
 	}
 	return c
 }

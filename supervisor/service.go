@@ -3,7 +3,6 @@
 package supervisor
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -37,7 +36,10 @@ const (
 )
 
 type service struct {
-	cfg   *config.Service
+	cfg *config.Service
+	// cred and env are those of the current run, for its checks too.
+	cred  *syscall.Credential
+	env   []string
 	state state     // change it with set
 	since time.Time // when it entered state
 	pid   int
@@ -234,7 +236,7 @@ func (s *Supervisor) start(name string, v *service) {
 	gen := v.gen
 	pid, exited, err := s.fork(v)
 	if err != nil {
-		code := reaper.ExitStatus(err)
+		code := launch.ExitStatus(err)
 		s.log.Error("cannot start", logging.String("service", name), logging.Err(err))
 		v.startedAt = now
 		// Deliver the failure as an exit through the loop, like any other,
@@ -419,29 +421,14 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 		return 0, nil, err
 	}
 	argv := c.Argv()
-	path, err := reaper.LookPath(argv[0], env)
-	if err != nil {
-		return 0, nil, fmt.Errorf("exec %s: %w", argv[0], err)
-	}
-	sys := &syscall.SysProcAttr{Setpgid: true}
+	var cred *syscall.Credential
 	if c.User != "" || c.Group != "" {
-		cred, err := credential(c.User, c.Group)
-		if err != nil {
+		if cred, err = credential(c.User, c.Group); err != nil {
 			return 0, nil, err
 		}
-		sys.Credential = cred
 	}
 	files, closeAfter, copies, err := s.stdio(c)
 	if err != nil {
-		return 0, nil, err
-	}
-	if env, files, err = s.prepareReady(c.Name, v, env, files); err != nil {
-		for _, f := range closeAfter {
-			f.Close()
-		}
-		for _, c := range copies {
-			c.r.Close()
-		}
 		return 0, nil, err
 	}
 	defer func() {
@@ -449,67 +436,38 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 			f.Close()
 		}
 	}()
-	if c.Main && reaper.Foreground() {
-		sys.Foreground, sys.Ctty = true, 0
-	}
-	attr := &syscall.ProcAttr{Dir: c.WorkingDir, Env: env, Files: files, Sys: sys}
-	spec := privileges(c, sys.Credential)
-	// With the trampoline, it joins the cgroup itself, last before the
-	// uid switch: started inside, its Go runtime's threads would count
-	// against a small pids_max before the program runs.
-	release, join, err := s.prepareCgroup(v, attr.Sys, spec.Needed())
-	if err != nil {
+	closeCopies := func() {
 		for _, c := range copies {
 			c.r.Close()
 		}
+	}
+	var extra []*os.File
+	if env, extra, err = s.prepareReady(c.Name, v, env, extra); err != nil {
+		closeCopies()
 		return 0, nil, err
 	}
-	start := func() (int, <-chan reaper.Exit, error) {
-		defer release()
-		execPath, execArgv, execAttr := path, argv, attr
-		if spec.Cgroup = join; spec.Needed() {
-			// What ForkExec cannot do in the child: initbox runs first
-			// as the trampoline (package launch).
-			execPath, execArgv, execAttr = launch.Wrap("/proc/self/exe", spec, path, argv, attr)
-		}
-		return s.opts.Starter.Start(oomScoreAdj(v, func() (int, error) {
-			return s.opts.Fork(func() (int, error) { return syscall.ForkExec(execPath, execArgv, execAttr) })
-		}))
+	if err := s.prepareCgroup(v); err != nil {
+		closeCopies()
+		return 0, nil, err
 	}
-	pid, exited, err := start()
-	if err != nil && cloneRefused(attr, err) {
-		// Probed at setup, but a kernel with clone3 and without
-		// CLONE_INTO_CGROUP (5.3–5.6) only tells at the first start.
-		s.log.Warn("clone3 cannot start processes inside cgroups here: using a trampoline that joins the cgroup before exec", logging.Err(err))
+	v.cred, v.env = cred, env
+	cmd := s.command(v)
+	cmd.Path, cmd.Args = argv[0], argv
+	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = files[0], files[1], files[2], extra
+	cmd.Setpgid, cmd.Foreground = true, c.Main
+	err = cmd.Start()
+	if cmd.CloneRefused != nil {
+		s.log.Warn("clone3 cannot start processes inside cgroups here: using a trampoline that joins the cgroup before exec", logging.Err(cmd.CloneRefused))
 		s.opts.Cgroups.CloneInto = false
-		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = false, 0
-		release, join = func() {}, v.cg.Path()
-		pid, exited, err = start()
-	}
-	if err != nil && v.cg != nil {
-		_ = v.cg.Remove()
-		v.cg = nil
 	}
 	if err != nil {
+		if v.cg != nil {
+			_ = v.cg.Remove()
+			v.cg = nil
+		}
 		v.stopChecks()
-	}
-	if err != nil {
-		for _, c := range copies {
-			c.r.Close()
-		}
-		if errors.Is(err, errOOMScoreAdj) {
-			return 0, nil, err
-		}
-		// ForkExec reports a failed chdir in the child like a failed exec
-		// ("exec /bin/sh: no such file or directory"): name the directory
-		// when it is the one that is missing.
-		what := "exec " + argv[0]
-		if c.WorkingDir != "" {
-			if _, serr := os.Stat(c.WorkingDir); serr != nil {
-				what = "working_dir " + c.WorkingDir
-			}
-		}
-		return 0, nil, fmt.Errorf("%s: %w", what, reaper.ExecError(err))
+		closeCopies()
+		return 0, nil, err
 	}
 	s.startChecks(c.Name, v, env)
 	for _, cp := range copies {
@@ -521,7 +479,43 @@ func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 			output.Copy(cp.sink, output.Prefix(c.Name), cp.r, v.logs)
 		}()
 	}
-	return pid, exited, nil
+	return cmd.Pid, cmd.Exited(), nil
+}
+
+// command returns a Cmd that runs as the service does: its environment,
+// working directory, user, privileges, cgroup and oom_score_adj, from a
+// clean signal state. The service's program and its ready and health check
+// programs all start from it (issue #14: a check runs as the service's
+// command would).
+func (s *Supervisor) command(v *service) *launch.Cmd {
+	c := v.cfg
+	cmd := s.launcher.Cmd(&launch.Cmd{
+		Env:        v.env,
+		Dir:        c.WorkingDir,
+		Credential: v.cred,
+		NoNewPrivs: c.NoNewPrivs,
+		Signals:    launch.CleanSignals,
+	})
+	if c.Capabilities != nil {
+		cmd.Bounding = []int{}
+		for _, name := range c.Capabilities {
+			n, _ := config.Capability(name)
+			cmd.Bounding = append(cmd.Bounding, n)
+		}
+		// The bounding set alone gives a user other than root nothing:
+		// it keeps its capabilities as ambient ones.
+		if v.cred != nil && v.cred.Uid != 0 {
+			cmd.Ambient = cmd.Bounding
+		}
+	}
+	if r := c.Resources; r.OOMScoreAdjSet {
+		n := r.OOMScoreAdj
+		cmd.OOMScoreAdj = &n
+	}
+	if v.cg != nil {
+		cmd.Cgroup = v.cg
+	}
+	return cmd
 }
 
 type copier struct {
@@ -530,10 +524,10 @@ type copier struct {
 }
 
 // stdio opens the service's stdin (/dev/null, or initbox's own for the
-// main service), stdout and stderr. It returns the child's fds, the files
-// to close in initbox once the child has them, and the pipes to copy with
-// a prefix.
-func (s *Supervisor) stdio(c *config.Service) (files []uintptr, closeAfter []*os.File, copies []copier, err error) {
+// main service), stdout and stderr. It returns the child's files 0, 1 and
+// 2, the files to close in initbox once the child has them, and the pipes
+// to copy with a prefix.
+func (s *Supervisor) stdio(c *config.Service) (files []*os.File, closeAfter []*os.File, copies []copier, err error) {
 	// Kept apart from the results: an error return sets those to nil
 	// before the deferred cleanup reads them.
 	var opened []*os.File
@@ -555,22 +549,22 @@ func (s *Supervisor) stdio(c *config.Service) (files []uintptr, closeAfter []*os
 		}
 		return f, err
 	}
-	stdin := uintptr(0)
+	stdin := os.Stdin
 	if !c.Main {
 		f, err := open(os.DevNull, os.O_RDONLY)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		stdin = f.Fd()
+		stdin = f
 	}
-	target := func(o config.Output, own uintptr, sink *output.Sink) (uintptr, error) {
+	target := func(o config.Output, own *os.File, sink *output.Sink) (*os.File, error) {
 		switch o.Kind {
 		case config.OutputNull:
 			f, err := open(os.DevNull, os.O_WRONLY)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
-			return f.Fd(), nil
+			return f, nil
 		case config.OutputFile, config.OutputAppend:
 			flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 			if o.Kind == config.OutputAppend {
@@ -578,30 +572,30 @@ func (s *Supervisor) stdio(c *config.Service) (files []uintptr, closeAfter []*os
 			}
 			f, err := open(o.Path, flag)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
-			return f.Fd(), nil
+			return f, nil
 		}
 		if c.Main || !s.cfg.Init.LogPrefix {
 			return own, nil
 		}
 		r, w, err := os.Pipe()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		opened = append(opened, w)
 		pipes = append(pipes, copier{r: r, sink: sink})
-		return w.Fd(), nil
+		return w, nil
 	}
-	stdout, err := target(c.Stdout, 1, s.out)
+	stdout, err := target(c.Stdout, os.Stdout, s.out)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	stderr := stdout
 	if c.Stderr.Kind != config.OutputStdout {
-		if stderr, err = target(c.Stderr, 2, s.errOut); err != nil {
+		if stderr, err = target(c.Stderr, os.Stderr, s.errOut); err != nil {
 			return nil, nil, nil, err
 		}
 	}
-	return []uintptr{stdin, stdout, stderr}, opened, pipes, nil
+	return []*os.File{stdin, stdout, stderr}, opened, pipes, nil
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
+	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/notify"
 	"github.com/initbox/initbox/output"
@@ -47,8 +48,8 @@ type Options struct {
 	// stopped (reaper.Reaper.Sweep); it runs only when Config.Init.Grace
 	// is positive and initbox is PID 1 or a subreaper.
 	Sweep func(grace time.Duration, cut <-chan os.Signal) reaper.SweepResult
-	// Fork wraps every fork (signals.Intake.Fork); nil calls fork as is.
-	Fork func(fork func() (int, error)) (int, error)
+	// Fork wraps every fork (*signals.Intake); nil forks as is.
+	Fork launch.Forker
 	// Env is initbox's own environment, what services inherit from.
 	Env []string
 	// Stdout and Stderr are initbox's own; services' prefixed lines go
@@ -70,14 +71,15 @@ type Options struct {
 
 // A Supervisor runs one configuration once.
 type Supervisor struct {
-	opts   Options
-	log    *logging.Logger
-	cfg    *config.Config
-	order  []string
-	svcs   map[string]*service
-	events chan event
-	out    *output.Sink
-	errOut *output.Sink
+	opts     Options
+	launcher *launch.Launcher
+	log      *logging.Logger
+	cfg      *config.Config
+	order    []string
+	svcs     map[string]*service
+	events   chan event
+	out      *output.Sink
+	errOut   *output.Sink
 	// copies counts the goroutines copying services' output; Run waits
 	// for them before it returns. Add is called only by Run's goroutine.
 	copies sync.WaitGroup
@@ -150,9 +152,7 @@ func New(opts Options) *Supervisor {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.opts.Fork == nil {
-		s.opts.Fork = func(f func() (int, error)) (int, error) { return f() }
-	}
+	s.launcher = launch.New(opts.Starter, opts.Fork)
 	for _, name := range s.order {
 		c := s.cfg.Services[name]
 		s.svcs[name] = &service{cfg: c, delay: c.Restart.Delay, logs: output.NewRing(logLines, logBytes)}

@@ -434,7 +434,7 @@ shell = '''touch @D@/sibling.up; exec sleep 1000'''
 	p.waitLog(10*time.Second, "noexec", "not-executable", "permission denied")
 	p.waitLog(10*time.Second, "noexec", "exit status 126")
 	p.waitLog(10*time.Second, "baduser", `user \"initbox-no-such-user\"`, "no such user")
-	p.waitLog(10*time.Second, "nodir", "working_dir /nonexistent/initbox-no-such-dir", "no such file or directory")
+	p.waitLog(10*time.Second, "nodir", "working directory: stat /nonexistent/initbox-no-such-dir", "no such file or directory")
 	// Every failed service has failed for good; the sibling still runs.
 	sleeper := p.findDescendant(p.hostInitPID(), "sleep", 5*time.Second)
 	if p.exited() {

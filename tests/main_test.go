@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -27,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/signals"
 )
 
 const (
@@ -53,6 +56,22 @@ func TestMain(m *testing.M) {
 		err := execWithoutClone3(os.Args[2:])
 		fmt.Fprintf(os.Stderr, "tests: %s: %v\n", noClone3Arg, err)
 		os.Exit(1)
+	}
+	if len(os.Args) > 2 && os.Args[1] == sigStateArg {
+		err := execWithSignalState(os.Args[2:])
+		fmt.Fprintf(os.Stderr, "tests: %s: %v\n", sigStateArg, err)
+		os.Exit(1)
+	}
+	// Run under nohup or as a shell's background job, the test binary
+	// would pass SIGHUP, SIGINT or SIGQUIT on ignored to every initbox it
+	// starts, which then leaves them ignored (issue #14): caught here,
+	// they reach the children at their default action, as from a terminal.
+	// The tests that need an ignored signal set it up themselves
+	// (sigStateArg).
+	for _, sig := range []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT} {
+		if signal.Ignored(sig) {
+			signal.Notify(make(chan os.Signal, 1), sig)
+		}
 	}
 	os.Exit(testMain(m))
 }
@@ -96,9 +115,9 @@ func testMain(m *testing.M) int {
 }
 
 // buildRelease builds ./cmd/initbox from the module root exactly as released:
-// CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o out ./cmd/initbox
+// CGO_ENABLED=0 go build -trimpath -ldflags '-s -w -E ...' -o out ./cmd/initbox
 func buildRelease(out string, extra ...string) ([]byte, error) {
-	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w", "-o", out}, extra...)
+	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w " + signals.EntryFlag, "-o", out}, extra...)
 	cmd := exec.Command("go", append(args, "./cmd/initbox")...)
 	cmd.Dir = moduleRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -847,6 +847,7 @@ func TestBinarySize(t *testing.T) {
 // like a command is run with --, and under the names tini and docker-init
 // there are no commands at all.
 func TestHelp(t *testing.T) {
+	name := filepath.Base(initBin)
 	commands := []string{"run", "check", "ctl", "notify", "spawn", "version", "help"}
 	for _, c := range []struct {
 		name string
@@ -885,15 +886,15 @@ func TestHelp(t *testing.T) {
 		args []string
 		want string // on stderr
 	}{
-		{"run --bogus", []string{"run", "--bogus"}, "Usage: initbox run [-c FILE]"},
-		{"check -x", []string{"check", "-x"}, "Usage: initbox check [-c FILE]"},
+		{"run --bogus", []string{"run", "--bogus"}, "Usage: " + name + " run [-c FILE]"},
+		{"check -x", []string{"check", "-x"}, "Usage: " + name + " check [-c FILE]"},
 		{"check with a program", []string{"check", "--", "true"}, "takes no program"},
-		{"spawn --bogus", []string{"spawn", "--bogus", "--", "true"}, "Usage: initbox spawn [flags]"},
-		{"notify without a message", []string{"notify"}, "Usage: initbox notify KEY=VALUE"},
+		{"spawn --bogus", []string{"spawn", "--bogus", "--", "true"}, "Usage: " + name + " spawn [flags]"},
+		{"notify without a message", []string{"notify"}, "Usage: " + name + " notify KEY=VALUE"},
 		{"notify not KEY=VALUE", []string{"notify", "READY"}, "want KEY=VALUE"},
 		{"ctl --bogus", []string{"ctl", "--bogus"}, "Usage: initbox ctl"},
 		{"help bogus", []string{"help", "bogus"}, `unknown command "bogus"`},
-		{"version extra", []string{"version", "x"}, "Usage: initbox version"},
+		{"version extra", []string{"version", "x"}, "Usage: " + name + " version"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := runInit(t, runSpec{mode: direct, args: c.args})

@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/reaper"
+	"github.com/initbox/initbox/signals"
 	"github.com/initbox/initbox/supervisor"
 )
 
@@ -170,6 +172,9 @@ func runSupervisor(e *env, args []string) int {
 		level = logging.DebugLevel
 	}
 	log := logging.Stderr(format, level)
+	if ign := in.Ignored(); ign != 0 {
+		log.Warn(ignoredLine(ign))
+	}
 	if os.Getpid() != 1 {
 		// Outside a PID namespace, orphans must still come to initbox: PID
 		// 1 may be a pause container (--pid container:X,
@@ -195,7 +200,7 @@ func runSupervisor(e *env, args []string) int {
 		Config:       c,
 		Starter:      r,
 		Sweep:        r.Sweep,
-		Fork:         in.Fork,
+		Fork:         in,
 		Env:          os.Environ(),
 		Stdout:       os.Stdout,
 		Stderr:       os.Stderr,
@@ -313,4 +318,27 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// ignoredLine says which signals initbox leaves ignored because they were
+// ignored when it started (nohup, a shell's background job), and how to do
+// without them (issue #14). Services still start with every signal at its
+// default action.
+func ignoredLine(ign signals.Set) string {
+	var names []string
+	for n := 1; n < signals.NSIG; n++ {
+		sig := syscall.Signal(n)
+		if !ign.Has(sig) {
+			continue
+		}
+		name := signals.Name(sig)
+		switch sig {
+		case syscall.SIGHUP:
+			name += " (reload with `initbox ctl reload`)"
+		case syscall.SIGINT, syscall.SIGQUIT:
+			name += " (stop with SIGTERM)"
+		}
+		names = append(names, name)
+	}
+	return "signals ignored when initbox started stay ignored by initbox, and are not forwarded: " + strings.Join(names, ", ")
 }

@@ -35,6 +35,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/initbox/initbox/signals"
 )
 
 // cmdTimeout bounds every docker command, so a hung engine or container
@@ -181,7 +183,7 @@ func setup(dir string) (skip string, err error) {
 // buildInitbox builds ./cmd/initbox into out with the release flags, plus
 // extra ones.
 func buildInitbox(out string, extra ...string) error {
-	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w", "-o", out}, extra...)
+	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w " + signals.EntryFlag, "-o", out}, extra...)
 	cmd := exec.Command("go", append(args, "./cmd/initbox")...)
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/initbox/initbox/signals"
 )
 
 // Environment variables (see docs/vm.md):
@@ -159,7 +161,7 @@ func initboxBinary(t *testing.T) string {
 			return
 		}
 		initboxPath = filepath.Join(dir, "initbox")
-		initboxErr = goBuild("./cmd/initbox", initboxPath)
+		initboxErr = goBuild("./cmd/initbox", initboxPath, "-ldflags", "-s -w "+signals.EntryFlag)
 	})
 	if initboxErr != nil {
 		t.Fatalf("initbox binary: %v", initboxErr)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package reaper
+package launch
 
 import (
 	"errors"

@@ -1,0 +1,415 @@
+//go:build linux
+
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/reaper"
+	"github.com/initbox/initbox/signals"
+)
+
+// Starter registers a child with the process's one waiter (DESIGN: "One
+// owner of wait"); *reaper.Reaper is one. Start calls fork with the
+// reaper's lock held.
+type Starter interface {
+	Start(fork func() (int, error)) (int, <-chan reaper.Exit, error)
+}
+
+// Forker wraps every fork for the signal intake (*signals.Intake).
+type Forker interface {
+	Fork(fork func() (int, error)) (int, error)
+}
+
+// Launcher starts processes for one initbox: it knows the reaper that
+// waits for them, the intake whose dispositions they inherit, and the
+// signal state initbox itself was started with.
+type Launcher struct {
+	starter   Starter
+	forker    Forker
+	inherited signals.State
+	// self is initbox's own executable, run as the trampoline.
+	self string
+	// forkIgnored caches what a child forked through forker has ignored
+	// (the intake's dispositions, which do not change after Notify);
+	// read under the reaper's lock, in the fork.
+	forkIgnored    signals.Set
+	forkIgnoredSet bool
+}
+
+// New returns a Launcher that starts processes registered with s, through
+// f's fork when f is not nil.
+func New(s Starter, f Forker) *Launcher {
+	st, _ := signals.Inherited()
+	return &Launcher{starter: s, forker: f, inherited: st, self: "/proc/self/exe"}
+}
+
+// SignalState is the signal state a child starts with.
+type SignalState int
+
+const (
+	// InheritSignals gives the child the ignored signals and the mask that
+	// initbox was started with, as tini does: what initbox's parent meant
+	// for the program (nohup's SIGHUP, a shell's background SIGINT and
+	// SIGQUIT, a blocked mask) reaches it. Tini mode and spawn's program.
+	InheritSignals SignalState = iota
+	// CleanSignals gives the child every signal at its default action and
+	// none blocked, whatever initbox was started with: services and their
+	// checks, which must be able to trap SIGHUP for a reload even under
+	// nohup.
+	CleanSignals
+)
+
+// Cgroup is a cgroup a process can start inside (*cgroup.Group).
+type Cgroup interface {
+	// Path is the cgroup's directory, which the trampoline joins.
+	Path() string
+	// Prepare arranges sys so that the fork starts the child inside the
+	// cgroup (clone3 with CLONE_INTO_CGROUP); ok is false where that
+	// cannot be done. release is called once the child has started.
+	Prepare(sys *syscall.SysProcAttr) (release func(), ok bool, err error)
+}
+
+// Cmd is a process to start, shaped like os/exec.Cmd. It is started once.
+type Cmd struct {
+	// Path is the program; a name without a slash is looked up in the
+	// PATH of Env, as execvp(3) does.
+	Path string
+	// Args is the argv, Args[0] included.
+	Args []string
+	// Env is the environment, as is (nil is an empty one).
+	Env []string
+	// Dir is the working directory; "" keeps initbox's.
+	Dir string
+
+	// Stdin, Stdout and Stderr are the child's 0, 1 and 2; nil is
+	// /dev/null. ExtraFiles follow from 3; a nil one is closed in the
+	// child. They stay open in initbox: the caller closes what it opened
+	// (the child has its own copies once Start returns).
+	Stdin, Stdout, Stderr *os.File
+	ExtraFiles            []*os.File
+
+	// Credential is the user, group and groups to run as; nil keeps
+	// initbox's.
+	Credential *syscall.Credential
+	// NoNewPrivs sets no_new_privs; Bounding, when not nil, is the
+	// capability bounding set kept (every other one dropped); Ambient are
+	// capabilities a non-root Credential keeps across the exec.
+	NoNewPrivs bool
+	Bounding   []int
+	Ambient    []int
+	// Cgroup, when not nil, is the cgroup the child starts inside: by
+	// clone3, or by the trampoline joining it where clone3 is refused.
+	Cgroup Cgroup
+	// OOMScoreAdj, when not nil, is the child's oom_score_adj from its
+	// first instruction on: initbox takes the value for the instant of
+	// the fork (a process's own, inherited at fork; written after the
+	// start instead, a short program would run with initbox's).
+	OOMScoreAdj *int
+
+	// Setpgid puts the child in a process group of its own; Foreground
+	// then gives it initbox's terminal (stdin) when initbox has it in
+	// the foreground.
+	Setpgid    bool
+	Foreground bool
+	// Signals is the signal state the child starts with.
+	Signals SignalState
+	// SysProcAttr, when not nil, holds further attributes (namespaces,
+	// id maps, a cgroup fd); the fields above are added to a copy.
+	SysProcAttr *syscall.SysProcAttr
+
+	// Pid is the child's pid once Start has returned nil.
+	Pid int
+	// Trampolined is set when initbox ran as the trampoline between fork
+	// and exec; CloneRefused is the error of a clone3 into Cgroup that
+	// the kernel refused, after which the trampoline joined it instead.
+	Trampolined  bool
+	CloneRefused error
+
+	l        *Launcher
+	exited   <-chan reaper.Exit
+	started  bool
+	waitDone bool
+	exit     reaper.Exit
+}
+
+// Command returns the Cmd to run name with args through l, with initbox's
+// environment.
+func (l *Launcher) Command(name string, args ...string) *Cmd {
+	return &Cmd{Path: name, Args: append([]string{name}, args...), Env: os.Environ(), l: l}
+}
+
+// Cmd returns c bound to l, for a Cmd built as a literal.
+func (l *Launcher) Cmd(c *Cmd) *Cmd {
+	c.l = l
+	return c
+}
+
+// Errors Start returns that callers branch on.
+var (
+	// ErrStarted: Start was called twice.
+	ErrStarted = errors.New("launch: already started")
+	// ErrOOMScoreAdj: the oom_score_adj could not be taken for the fork.
+	ErrOOMScoreAdj = errors.New("oom_score_adj")
+)
+
+// Start starts the process and registers it with the reaper. The error of
+// a program that could not be started matches ErrNotFound or
+// ErrCannotExec as the shell would classify it (127, 126).
+func (c *Cmd) Start() error {
+	if c.started {
+		return ErrStarted
+	}
+	if c.l == nil {
+		return errors.New("launch: Cmd not made by a Launcher")
+	}
+	if len(c.Args) == 0 {
+		c.Args = []string{c.Path}
+	}
+	c.started = true
+	path, err := LookPath(c.Path, c.Env)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", c.Path, err)
+	}
+	files, closeAfter, err := c.files()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+	}()
+	sys := &syscall.SysProcAttr{}
+	if c.SysProcAttr != nil {
+		*sys = *c.SysProcAttr
+	}
+	sys.Setpgid = sys.Setpgid || c.Setpgid
+	if c.Setpgid && c.Foreground && Foreground() {
+		// Ctty is initbox's own stdin here: for Foreground the field
+		// names a parent fd (syscall.SysProcAttr).
+		sys.Foreground, sys.Ctty = true, 0
+	}
+	sys.Credential = c.Credential
+	attr := &syscall.ProcAttr{Dir: c.Dir, Env: c.Env, Files: files, Sys: sys}
+
+	err = c.start(path, attr)
+	if err != nil && c.CloneRefused == nil && cloneRefused(sys, err) {
+		// Probed when the cgroups were laid out, but a kernel with clone3
+		// and without CLONE_INTO_CGROUP (5.3–5.6) only tells at the first
+		// start: the trampoline joins instead.
+		c.CloneRefused = err
+		sys.UseCgroupFD, sys.CgroupFD = false, 0
+		err = c.start(path, attr)
+	}
+	if err != nil {
+		if errors.Is(err, ErrOOMScoreAdj) {
+			return err
+		}
+		// ForkExec reports a failed chdir in the child like a failed exec
+		// ("exec /bin/sh: no such file or directory"): name the directory
+		// when it is the one that is missing.
+		if c.Dir != "" {
+			if _, serr := os.Stat(c.Dir); serr != nil {
+				return fmt.Errorf("working directory: %w", serr)
+			}
+		}
+		return fmt.Errorf("exec %s: %w", c.Path, ExecError(err))
+	}
+	return nil
+}
+
+// start forks once with attr, through the trampoline when the child needs
+// anything ForkExec cannot give it.
+func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
+	l := c.l
+	want := signals.State{}
+	if c.Signals == InheritSignals {
+		want = l.inherited
+	}
+	spec := Spec{NoNewPrivs: c.NoNewPrivs, Bounding: c.Bounding, Ambient: c.Ambient}
+	release := func() {}
+	cgroupByClone := false
+	if c.Cgroup != nil && !spec.Needed() && c.CloneRefused == nil {
+		// The trampoline, when it runs anyway, joins the cgroup itself,
+		// last before the uid switch: a Go runtime started inside a leaf
+		// with a small pids_max could not make its threads.
+		r, ok, err := c.Cgroup.Prepare(attr.Sys)
+		if err != nil {
+			return err
+		}
+		release, cgroupByClone = r, ok
+	}
+	defer release()
+	if c.Cgroup != nil && !cgroupByClone {
+		spec.Cgroup = c.Cgroup.Path()
+	}
+
+	fork := func() (int, error) {
+		// Under the reaper's lock and inside the intake's fork: the
+		// dispositions are those the child will have.
+		if !l.forkIgnoredSet {
+			l.forkIgnored, l.forkIgnoredSet = ignoredNow(), true
+		}
+		execPath, execArgv, execAttr := path, c.Args, attr
+		c.Trampolined = spec.Needed() || want.Ignored != l.forkIgnored
+		if c.Trampolined {
+			s := spec
+			s.Signals, s.SetSignals = want, true
+			execPath, execArgv, execAttr = Wrap(l.self, s, path, c.Args, attr)
+		}
+		restore, err := borrowOOMScoreAdj(c.OOMScoreAdj)
+		if err != nil {
+			return 0, err
+		}
+		defer restore()
+		// The child's mask is the forking thread's (the runtime saves it
+		// before the fork and restores it in the child): set it on this
+		// thread for the length of the fork.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var old unix.Sigset_t
+		mask := unix.Sigset_t{Val: [16]uint64{uint64(want.Blocked)}}
+		if err := unix.PthreadSigmask(unix.SIG_SETMASK, &mask, &old); err != nil {
+			return 0, os.NewSyscallError("rt_sigprocmask", err)
+		}
+		defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+		return syscall.ForkExec(execPath, execArgv, execAttr)
+	}
+	if l.forker != nil {
+		inner := fork
+		fork = func() (int, error) { return l.forker.Fork(inner) }
+	}
+	pid, exited, err := l.starter.Start(fork)
+	if err != nil {
+		return err
+	}
+	c.Pid, c.exited = pid, exited
+	return nil
+}
+
+// files returns the child's descriptors, opening /dev/null for nil
+// standard files; closeAfter is what Start opened.
+func (c *Cmd) files() (fds []uintptr, closeAfter []*os.File, err error) {
+	var null *os.File
+	for i, f := range append([]*os.File{c.Stdin, c.Stdout, c.Stderr}, c.ExtraFiles...) {
+		if f == nil && i < 3 {
+			if null == nil {
+				if null, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+					return nil, nil, err
+				}
+				closeAfter = append(closeAfter, null)
+			}
+			f = null
+		}
+		if f == nil {
+			fds = append(fds, ^uintptr(0)) // -1: closed in the child
+			continue
+		}
+		fds = append(fds, f.Fd())
+	}
+	return fds, closeAfter, nil
+}
+
+// Exited returns the channel that receives the child's exit, once; nil
+// before Start.
+func (c *Cmd) Exited() <-chan reaper.Exit { return c.exited }
+
+// Wait waits for the child to exit and returns how it ended. A Cmd whose
+// exit was already taken from Exited must not be waited for.
+func (c *Cmd) Wait() (reaper.Exit, error) {
+	if c.exited == nil {
+		return reaper.Exit{}, errors.New("launch: not started")
+	}
+	if !c.waitDone {
+		c.exit, c.waitDone = <-c.exited, true
+	}
+	return c.exit, nil
+}
+
+// cloneRefused reports whether a start inside a cgroup failed because
+// clone3 or its CLONE_INTO_CGROUP was refused rather than the program:
+// seccomp's ENOSYS, or EINVAL/E2BIG from kernels 5.3–5.6.
+func cloneRefused(sys *syscall.SysProcAttr, err error) bool {
+	return sys.UseCgroupFD &&
+		(errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.E2BIG))
+}
+
+// borrowOOMScoreAdj sets initbox's oom_score_adj to *v, for a fork to
+// pass on, and returns what puts initbox's own back. It runs under the
+// reaper's lock, the only place initbox forks, so no other child
+// inherits the borrowed value. Raising the value, and lowering it back,
+// needs no privilege; going below initbox's own needs CAP_SYS_RESOURCE.
+func borrowOOMScoreAdj(v *int) (restore func(), err error) {
+	if v == nil {
+		return func() {}, nil
+	}
+	const file = "/proc/self/oom_score_adj"
+	own, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOOMScoreAdj, err)
+	}
+	if err := os.WriteFile(file, []byte(strconv.Itoa(*v)), 0); err != nil {
+		return nil, fmt.Errorf("%w %d: %w (below initbox's own %s needs CAP_SYS_RESOURCE)", ErrOOMScoreAdj, *v, err, strings.TrimSpace(string(own)))
+	}
+	return func() { os.WriteFile(file, own, 0) }, nil
+}
+
+// sigaction is the kernel's struct sigaction for rt_sigaction(2) on amd64
+// and arm64.
+type sigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+const (
+	sigDfl = 0
+	sigIgn = 1
+)
+
+// ignoredNow returns the signals whose disposition is SIG_IGN now: those a
+// child forked now keeps ignored across its exec.
+func ignoredNow() signals.Set {
+	var s signals.Set
+	for n := 1; n < signals.NSIG; n++ {
+		var old sigaction
+		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(n), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); e == 0 && old.handler == sigIgn {
+			s = s.Add(syscall.Signal(n))
+		}
+	}
+	return s
+}
+
+// setSignals gives the calling process st: every signal but SIGKILL and
+// SIGSTOP ignored if in st.Ignored, else at its default action, and the
+// calling thread's mask st.Blocked. For the trampoline, last before exec.
+func setSignals(st signals.State) error {
+	for n := 1; n < signals.NSIG; n++ {
+		if n == int(unix.SIGKILL) || n == int(unix.SIGSTOP) {
+			continue
+		}
+		act := sigaction{handler: sigDfl}
+		if st.Ignored.Has(syscall.Signal(n)) {
+			act.handler = sigIgn
+		}
+		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(n), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 && e != unix.EINVAL {
+			return fmt.Errorf("signal %d: %w", n, os.NewSyscallError("rt_sigaction", e))
+		}
+	}
+	mask := unix.Sigset_t{Val: [16]uint64{uint64(st.Blocked)}}
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &mask, nil); err != nil {
+		return os.NewSyscallError("rt_sigprocmask", err)
+	}
+	return nil
+}

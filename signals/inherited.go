@@ -1,0 +1,89 @@
+//go:build linux
+
+package signals
+
+import (
+	"os/signal"
+	"sync"
+	"syscall"
+)
+
+// EntryFlag is the linker flag that makes entry initbox's entry point, so
+// that Inherited knows what initbox was started with. Every build of
+// initbox that is shipped or tested passes it (-ldflags "-E ...").
+const EntryFlag = "-E github.com/initbox/initbox/signals.entry"
+
+// Written by entry (entry_*.s) before the Go runtime starts, read after:
+// the runtime's start-up orders the two.
+var (
+	entryRan      uint32
+	entryMask     uint64
+	entryHandlers [NSIG]uintptr
+	entryAction   [4]uint64 // struct kernel_sigaction, 32 bytes on amd64 and arm64
+)
+
+// entry is the process's entry point when linked with EntryFlag.
+func entry()
+
+// Set is a set of signals 1 to 64, signal n as bit n-1: the layout of the
+// kernel's sigset_t and of SigIgn and SigBlk in /proc/PID/status.
+type Set uint64
+
+// Has reports whether sig is in s.
+func (s Set) Has(sig syscall.Signal) bool {
+	return sig > 0 && sig < NSIG && s&(1<<(sig-1)) != 0
+}
+
+// Add returns s with sig in it.
+func (s Set) Add(sig syscall.Signal) Set {
+	if sig <= 0 || sig >= NSIG {
+		return s
+	}
+	return s | 1<<(sig-1)
+}
+
+// State is a process's signal state as exec passes it on: the signals it
+// ignores and the signals it blocks. (Caught signals are reset to their
+// default action by exec.)
+type State struct {
+	Ignored Set
+	Blocked Set
+}
+
+const sigIgn = 1 // SIG_IGN
+
+// Inherited returns the signal state initbox was started with. The Go
+// runtime installs its own handlers and unblocks the synchronous signals
+// before main runs, so only the entry point can see it; ok is false in a
+// binary linked without EntryFlag (go test, go run), where Inherited knows
+// only what the runtime leaves visible: SIGHUP and SIGINT inherited as
+// ignored, which it keeps.
+//
+// Notify calls it first, before its own Notify and Ignore change what
+// signal.Ignored reports.
+func Inherited() (st State, ok bool) {
+	r := inherited()
+	return r.st, r.ok
+}
+
+var inherited = sync.OnceValue(func() (r struct {
+	st State
+	ok bool
+}) {
+	if entryRan == 0 {
+		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
+			if signal.Ignored(sig) {
+				r.st.Ignored = r.st.Ignored.Add(sig)
+			}
+		}
+		return r
+	}
+	for n := 1; n < NSIG; n++ {
+		if entryHandlers[n] == sigIgn {
+			r.st.Ignored = r.st.Ignored.Add(syscall.Signal(n))
+		}
+	}
+	r.st.Blocked = Set(entryMask)
+	r.ok = true
+	return r
+})

@@ -1,0 +1,237 @@
+//go:build linux
+
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sigStateArg makes the test binary (see TestMain) exec the rest of its
+// arguments with the signals of its first argument ignored and those of
+// its second blocked (hex masks, signal n as bit n-1, as SigIgn and SigBlk
+// in /proc/PID/status): the parent of tini's sigconf test.
+const sigStateArg = "-initbox.sigstate"
+
+// execWithSignalState is the test binary's body under sigStateArg.
+func execWithSignalState(args []string) error {
+	if len(args) < 3 {
+		return fmt.Errorf("want IGNORED BLOCKED PROGRAM [ARGS]")
+	}
+	ign, err1 := strconv.ParseUint(args[0], 0, 64)
+	blk, err2 := strconv.ParseUint(args[1], 0, 64)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("masks %q %q", args[0], args[1])
+	}
+	for n := 1; n < 65; n++ {
+		if ign&(1<<(n-1)) != 0 {
+			// SIG_IGN survives exec; the signals used here are all
+			// ones os/signal may ignore.
+			signal.Ignore(syscall.Signal(n))
+		}
+	}
+	// The mask is the thread's, and exec keeps the calling thread's.
+	runtime.LockOSThread()
+	set := unix.Sigset_t{Val: [16]uint64{blk}}
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &set, nil); err != nil {
+		return fmt.Errorf("rt_sigprocmask: %w", err)
+	}
+	path, err := lookPath(args[2])
+	if err != nil {
+		return err
+	}
+	return syscall.Exec(path, args[2:], os.Environ())
+}
+
+func lookPath(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in PATH", name)
+}
+
+// sigMask is the set of sigs as SigIgn and SigBlk print it.
+func sigMask(sigs ...syscall.Signal) uint64 {
+	var m uint64
+	for _, s := range sigs {
+		m |= 1 << (uint(s) - 1)
+	}
+	return m
+}
+
+// sigLines is the SigIgn and SigBlk lines of /proc/self/status as
+// "SigIgn=HEX SigBlk=HEX", from a program's output.
+const sigLines = `grep -E '^Sig(Ign|Blk):' /proc/self/status | tr -d '\t' | tr ':\n' '= '`
+
+func wantSigState(ign, blk uint64) string {
+	return fmt.Sprintf("SigBlk=%016x SigIgn=%016x ", blk, ign)
+}
+
+// TestSignalStateInherited: in tini mode and under spawn, the program gets
+// the signals ignored and blocked that initbox was started with, as tini
+// gives them (tini's sigconf test; issue #14), whatever the Go runtime did
+// to initbox's own; initbox still forwards what it was not told to ignore.
+func TestSignalStateInherited(t *testing.T) {
+	requirePID1(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ign := sigMask(syscall.SIGINT, syscall.SIGTTOU, syscall.SIGUSR2, syscall.SIGPIPE)
+	blk := sigMask(syscall.SIGTTIN, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGILL)
+	masks := []string{sigStateArg, fmt.Sprintf("%#x", ign), fmt.Sprintf("%#x", blk)}
+	for _, c := range []struct {
+		name string
+		spec runSpec
+	}{
+		{"tini mode", runSpec{mode: pid1, bin: self, args: append(masks, initBin, "--", "sh", "-c", sigLines)}},
+		{"tini mode, nothing inherited", runSpec{mode: pid1, args: []string{"--", "sh", "-c", sigLines}}},
+		{"spawn", runSpec{mode: direct, bin: self, args: append(masks, initBin, "spawn", "--", "sh", "-c", sigLines)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := runInit(t, c.spec)
+			wantExit(t, r, 0)
+			want := wantSigState(ign, blk)
+			if c.spec.bin == "" {
+				want = wantSigState(0, 0)
+			}
+			if strings.TrimSpace(r.stdout) != strings.TrimSpace(want) {
+				t.Errorf("program's signal state %q, want %q\n%v", r.stdout, want, r)
+			}
+		})
+	}
+	t.Run("ignored are not forwarded, others are", func(t *testing.T) {
+		dir := t.TempDir()
+		script := fmt.Sprintf(`trap 'echo got-hup >> %[1]s/log' HUP; touch %[1]s/up; while :; do sleep 0.05; done`, dir)
+		p := startInit(t, runSpec{mode: pid1, bin: self, args: append([]string{sigStateArg, fmt.Sprintf("%#x", sigMask(syscall.SIGUSR2)), "0"}, initBin, "--", "sh", "-c", script)})
+		p.waitExists(filepath.Join(dir, "up"), 10*time.Second)
+		p.signal(syscall.SIGUSR2) // ignored by initbox and by the program: nothing happens
+		p.signal(syscall.SIGHUP)
+		if got := p.waitFile(filepath.Join(dir, "log"), 10*time.Second); !strings.Contains(got, "got-hup") {
+			t.Errorf("the program's log: %q", got)
+		}
+		p.signal(syscall.SIGKILL)
+		p.wait()
+	})
+}
+
+// TestSignalStateServices: services and their checks start from a clean
+// signal state whatever initbox was started with (nohup, a shell's
+// background job): a service can trap SIGHUP. initbox says in one line
+// which signals it leaves ignored.
+func TestSignalStateServices(t *testing.T) {
+	requirePID1(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, file := svConfig(t, `
+[services.svc]
+shell = '''`+sigLines+`; echo; while :; do sleep 0.05; done'''
+`)
+	ign := sigMask(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTTOU)
+	blk := sigMask(syscall.SIGUSR1, syscall.SIGTTIN)
+	p := startInit(t, runSpec{mode: pid1, bin: self, args: []string{sigStateArg, fmt.Sprintf("%#x", ign), fmt.Sprintf("%#x", blk), initBin, "run", "-c", file}, timeout: svTimeout})
+	p.waitOut(p.stdout, func(s string) bool { return strings.Contains(s, "svc | SigBlk=") }, "the service's signal state", 10*time.Second)
+	p.waitStderr("SIGHUP", 5*time.Second)
+	r := p.stopBySIGTERM(5 * time.Second)
+	if !strings.Contains(r.stdout, "svc | "+wantSigState(0, 0)) {
+		t.Errorf("the service's signal state is not clean\n%v", r)
+	}
+	n := 0
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.Contains(l, "ignored when initbox started") {
+			n++
+			for _, w := range []string{"SIGHUP", "SIGINT", "initbox ctl reload"} {
+				if !strings.Contains(l, w) {
+					t.Errorf("the line about ignored signals lacks %q: %s", w, l)
+				}
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("want one line about the signals ignored at start, got %d\n%v", n, r)
+	}
+}
+
+// TestChecksRunAsService: a service's ready and health check programs run
+// as the service's command does (issue #14): same user, groups, privileges,
+// signal state, cgroup and working directory, line by line.
+func TestChecksRunAsService(t *testing.T) {
+	requirePID1(t)
+	dir := publicDir(t)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	dump := func(name string) string {
+		return fmt.Sprintf(`cat /proc/self/status /proc/self/cgroup > %[1]s/%[2]s.tmp; pwd >> %[1]s/%[2]s.tmp; mv %[1]s/%[2]s.tmp %[1]s/%[2]s`, dir, name)
+	}
+	_, file := svConfig(t, fmt.Sprintf(`
+[services.svc]
+user = "nobody"
+working_dir = "/tmp"
+no_new_privs = true
+capabilities = ["CAP_NET_BIND_SERVICE"]
+shell = %q
+[services.svc.ready]
+exec = ["sh", "-c", %q]
+[services.svc.health]
+exec = ["sh", "-c", %q]
+interval = "100ms"
+`, dump("svc")+"; exec sleep 1000", dump("ready"), dump("health")))
+	p := svStart(t, file, nil)
+	for _, f := range []string{"svc", "ready", "health"} {
+		p.waitExists(filepath.Join(dir, f), 10*time.Second)
+	}
+	p.stopBySIGTERM(5 * time.Second)
+	fields := []string{"Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "SigIgn", "SigBlk", "0:", "/"}
+	read := func(name string) map[string]string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, l := range strings.Split(string(b), "\n") {
+			for _, f := range fields {
+				if k, v, ok := strings.Cut(l, ":"); ok && k == f {
+					m[f] = strings.Join(strings.Fields(v), " ")
+				} else if f == "0:" && strings.HasPrefix(l, "0::") {
+					m[f] = l
+				} else if f == "/" && strings.HasPrefix(l, "/") {
+					m[f] = l
+				}
+			}
+		}
+		return m
+	}
+	svc := read("svc")
+	if svc["Uid"] != "65534 65534 65534 65534" || svc["NoNewPrivs"] != "1" || svc["CapBnd"] != "0000000000000400" || svc["/"] != "/tmp" {
+		t.Fatalf("the service itself does not run as configured: %v", svc)
+	}
+	for _, chk := range []string{"ready", "health"} {
+		got := read(chk)
+		for _, f := range fields {
+			if got[f] != svc[f] {
+				t.Errorf("%s check: %s %q, service %q", chk, f, got[f], svc[f])
+			}
+		}
+		t.Logf("%-6s %v", chk, got)
+	}
+	t.Logf("%-6s %v", "svc", svc)
+}
