@@ -39,8 +39,9 @@ Options:
   -h, --help         show this help and exit
 
 Environment variables:
-  INITBOX_CONFIG      as -c
-  INITBOX_LOG_FORMAT  console or json, over init.log_format
+  INITBOX_CONFIG            as -c
+  INITBOX_LOG_FORMAT        console or json, over init.log_format
+  INITBOX_SHUTDOWN_TIMEOUT  a duration (30s), over init.shutdown_timeout
 
 Exit status: the main service's (128+N if killed by signal N), 2 for a bad
 command line or config (FILE:LINE:COL: message), 1 if initbox cannot start.
