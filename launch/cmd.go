@@ -261,7 +261,7 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 			l.forkIgnored, l.forkIgnoredSet = ignoredNow(), true
 		}
 		execPath, execArgv, execAttr := path, c.Args, attr
-		c.Trampolined = spec.Needed() || want.Ignored != l.forkIgnored
+		c.Trampolined = spec.Needed() || (want.Ignored^l.forkIgnored)&^libcReserved != 0
 		if c.Trampolined {
 			s := spec
 			s.Signals, s.SetSignals = want, true
@@ -363,6 +363,13 @@ func borrowOOMScoreAdj(v *int) (restore func(), err error) {
 	}
 	return func() { os.WriteFile(file, own, 0) }, nil
 }
+
+// libcReserved are signals 32 and 33, which the C library takes for its
+// own threads' use (SIGCANCEL, SIGSETXID) and installs handlers for at
+// every program's start: whether a child starts with them ignored makes no
+// difference, and is not worth a trampoline. (GNU make leaves them ignored
+// for what it runs.)
+var libcReserved = signals.Set(0).Add(32).Add(33)
 
 // sigaction is the kernel's struct sigaction for rt_sigaction(2) on amd64
 // and arm64.

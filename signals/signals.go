@@ -122,7 +122,7 @@ type Intake struct {
 // initbox says about them.
 func Notify() *Intake {
 	st, _ := Inherited()
-	in := &Intake{c: make(chan os.Signal, 2048), jobc: make(chan os.Signal, 8), ignored: st.Ignored}
+	in := &Intake{c: make(chan os.Signal, 2048), jobc: make(chan os.Signal, 8)}
 	in.C = in.c
 	var take, ignore []os.Signal
 	for n := 1; n < NSIG; n++ {
@@ -132,6 +132,7 @@ func Notify() *Intake {
 			continue
 		}
 		if st.Ignored.Has(sig) {
+			in.ignored = in.ignored.Add(sig)
 			// The runtime may have put its handler in place of SIG_IGN
 			// already (all but SIGHUP and SIGINT): back to SIG_IGN, which
 			// children inherit. (The synchronous signals stay the
@@ -151,7 +152,8 @@ func Notify() *Intake {
 }
 
 // Ignored is the set of signals that were ignored when initbox started
-// and that it therefore leaves ignored.
+// and that it would otherwise take, and therefore leaves ignored (not the
+// runtime's, such as 32 and 33, which GNU make leaves ignored).
 func (in *Intake) Ignored() Set { return in.ignored }
 
 // Fork calls fork, which starts a child process, so that the child execs
