@@ -5,6 +5,7 @@ package launch
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -254,6 +255,19 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 		spec.Cgroup = c.Cgroup.Path()
 	}
 
+	// A trampoline reports why it could not exec the program on a pipe,
+	// so that Start fails as it does for ForkExec's own child; the
+	// descriptor follows the child's files.
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer errR.Close()
+	defer errW.Close()
+	errFD := len(attr.Files)
+	trampAttr := *attr
+	trampAttr.Files = append(append([]uintptr(nil), attr.Files...), errW.Fd())
+
 	fork := func() (int, error) {
 		// Under the reaper's lock and inside the intake's fork: the
 		// dispositions are those the child will have.
@@ -264,8 +278,8 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 		c.Trampolined = spec.Needed() || (want.Ignored^l.forkIgnored)&^libcReserved != 0
 		if c.Trampolined {
 			s := spec
-			s.Signals, s.SetSignals = want, true
-			execPath, execArgv, execAttr = Wrap(l.self, s, path, c.Args, attr)
+			s.Signals, s.SetSignals, s.ErrFD = want, true, errFD
+			execPath, execArgv, execAttr = Wrap(l.self, s, path, c.Args, &trampAttr)
 		}
 		restore, err := borrowOOMScoreAdj(c.OOMScoreAdj)
 		if err != nil {
@@ -293,8 +307,45 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 	if err != nil {
 		return err
 	}
+	if c.Trampolined {
+		errW.Close()
+		if err := trampolineError(errR); err != nil {
+			// The trampoline exits; the reaper collects it, and nobody
+			// waits for this Cmd.
+			return err
+		}
+	}
 	c.Pid, c.exited = pid, exited
 	return nil
+}
+
+// trampolineError reads what the trampoline reported on its error pipe:
+// nothing (EOF at its exec) when the program runs. An exec failure comes
+// back as the errno, which Start classifies as for ForkExec.
+func trampolineError(r io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(r, 4096))
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	kind, rest, _ := strings.Cut(string(b), " ")
+	num, msg, _ := strings.Cut(rest, " ")
+	n, _ := strconv.Atoi(num)
+	if kind == "exec" && n != 0 {
+		return syscall.Errno(n)
+	}
+	if n != 0 {
+		return fmt.Errorf("%s: %w", strings.TrimPrefix(msg, "initbox: "), trampolineErrno{syscall.Errno(n)})
+	}
+	return errors.New(msg)
+}
+
+// trampolineErrno is an errno from the trampoline's setup (not the exec):
+// it unwraps for errors.Is but is not classified as an exec failure.
+type trampolineErrno struct{ errno syscall.Errno }
+
+func (e trampolineErrno) Error() string { return e.errno.Error() }
+func (e trampolineErrno) Is(target error) bool {
+	return target == e.errno
 }
 
 // files returns the child's descriptors, opening /dev/null for nil

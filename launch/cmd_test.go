@@ -174,3 +174,26 @@ func TestCmdOOMScoreAdj(t *testing.T) {
 		t.Errorf("initbox's oom_score_adj %q after the start, was %q", now, own)
 	}
 }
+
+// TestCmdTrampolineErrors: through the trampoline (no_new_privs asks for
+// it), a program that cannot be executed or a missing directory fail
+// Start as they do without it, not as an exit status of the trampoline.
+func TestCmdTrampolineErrors(t *testing.T) {
+	l := launcher(signals.State{})
+	c := l.Cmd(&Cmd{Path: "/etc/passwd", Env: os.Environ(), NoNewPrivs: true})
+	if err := c.Start(); !errors.Is(err, ErrCannotExec) || !c.Trampolined {
+		t.Errorf("Start() = %v (trampolined %v), want ErrCannotExec", err, c.Trampolined)
+	}
+	missing := filepath.Join(t.TempDir(), "missing")
+	c = l.Cmd(&Cmd{Path: "/bin/true", Env: os.Environ(), NoNewPrivs: true, Dir: missing})
+	if err := c.Start(); err == nil || !strings.Contains(err.Error(), "working directory: stat "+missing) {
+		t.Errorf("Start() = %v, want the missing directory named", err)
+	}
+	c = l.Cmd(&Cmd{Path: "sh", Args: []string{"sh", "-c", "exit 4"}, Env: os.Environ(), NoNewPrivs: true})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := c.Wait(); e.Code() != 4 {
+		t.Errorf("exit %v, want 4", e)
+	}
+}

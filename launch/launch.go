@@ -55,6 +55,10 @@ type Spec struct {
 	// SetSignals is true; the trampoline's own dispositions otherwise.
 	Signals    signals.State
 	SetSignals bool
+	// ErrFD, when > 0, is a descriptor of the trampoline's on which it
+	// reports why it could not exec the program; closed by a successful
+	// exec (close-on-exec), so EOF means the program runs.
+	ErrFD int
 }
 
 // Needed reports whether the spec asks for anything ForkExec cannot do.
@@ -109,6 +113,9 @@ func Wrap(self string, spec Spec, path string, argv []string, attr *syscall.Proc
 	if spec.SetSignals {
 		args = append(args, fmt.Sprintf("--sigign=%#x", uint64(spec.Signals.Ignored)), fmt.Sprintf("--sigmask=%#x", uint64(spec.Signals.Blocked)))
 	}
+	if spec.ErrFD > 0 {
+		args = append(args, fmt.Sprintf("--errfd=%d", spec.ErrFD))
+	}
 	return self, append(append(args, "--", path), argv...), &a
 }
 
@@ -129,11 +136,40 @@ var errExec = errors.New("exec")
 // as a shell.
 func Main(args []string) int {
 	err := run(args)
-	fmt.Fprintf(os.Stderr, "initbox: %v\n", err)
+	if fd := errFD(args); fd > 0 {
+		// The starter reads this and makes it Start's error, as
+		// ForkExec's own child reports a failed exec.
+		var errno syscall.Errno
+		errors.As(err, &errno)
+		kind := "setup"
+		if errors.Is(err, errExec) {
+			kind = "exec"
+		}
+		f := os.NewFile(uintptr(fd), "errfd")
+		fmt.Fprintf(f, "%s %d %v", kind, int(errno), err)
+		f.Close()
+	} else {
+		fmt.Fprintf(os.Stderr, "initbox: %v\n", err)
+	}
 	if errors.Is(err, errExec) && errors.Is(err, syscall.ENOENT) {
 		return 127
 	}
 	return 126
+}
+
+// errFD is the --errfd of the trampoline's arguments, or 0.
+func errFD(args []string) int {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--errfd="); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 2 {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 type parsed struct {
@@ -179,6 +215,12 @@ func parse(args []string) (p parsed, err error) {
 			p.groupsOK = true
 		case "--dir":
 			p.spec.Dir = v
+		case "--errfd":
+			p.spec.ErrFD, err = strconv.Atoi(v)
+			if err == nil {
+				// Not the program's: gone with the exec.
+				_, err = unix.FcntlInt(uintptr(p.spec.ErrFD), unix.F_SETFD, unix.FD_CLOEXEC)
+			}
 		case "--sigign", "--sigmask":
 			var n uint64
 			n, err = strconv.ParseUint(v, 0, 64)
@@ -235,6 +277,14 @@ func run(args []string) error {
 		}
 		for c := 0; c <= lastCap(); c++ {
 			if keep[c] {
+				continue
+			}
+			// PR_CAPBSET_DROP needs CAP_SETPCAP even for a capability
+			// that is not in the set: one already gone is left alone,
+			// so that a process without CAP_SETPCAP (docker run --user,
+			// --cap-drop ALL) can still start a service whose
+			// capabilities are all it has.
+			if in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && in == 0 {
 				continue
 			}
 			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
