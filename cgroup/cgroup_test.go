@@ -18,15 +18,6 @@ import (
 	"github.com/initbox/initbox/launch"
 )
 
-// The test binary is also the trampoline that joins a leaf where clone3
-// is refused, as initbox is (package launch).
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == launch.Command {
-		os.Exit(launch.Main(os.Args[2:]))
-	}
-	os.Exit(m.Run())
-}
-
 // skipOrFail skips with the reason, or fails when CI is set: CI's host
 // has what these tests need, so a skip there would hide a broken setup.
 func skipOrFail(t *testing.T, format string, args ...any) {

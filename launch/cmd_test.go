@@ -16,15 +16,6 @@ import (
 	"github.com/initbox/initbox/signals"
 )
 
-// TestMain makes the test binary the trampoline when a Cmd re-executes it
-// (/proc/self/exe), as initbox's main does.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == Command {
-		os.Exit(Main(os.Args[2:]))
-	}
-	os.Exit(m.Run())
-}
-
 var (
 	reaperOnce sync.Once
 	testReaper *reaper.Reaper

@@ -30,10 +30,22 @@ import (
 	"github.com/initbox/initbox/signals"
 )
 
-// Command is the hidden first argument that makes initbox the trampoline.
-// The command must call Main before anything else, signal handlers
-// included: a signal ignored there would stay ignored in the program.
+// Command is the hidden first argument that makes initbox the trampoline
+// (see init).
 const Command = "__launch"
+
+// Every binary that links launch is its own trampoline: a start that needs
+// one re-executes the running binary (/proc/self/exe) with Command, and
+// this init takes over before main, before the packages that launch does
+// not depend on are even initialised, and before any signal handler of
+// initbox's is in place. So a test binary that starts processes through
+// launch needs nothing of its own for it; without this, it would run its
+// tests again in each child, each starting more.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == Command {
+		os.Exit(Main(os.Args[2:]))
+	}
+}
 
 // Spec is what the trampoline does before the exec.
 type Spec struct {

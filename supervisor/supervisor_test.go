@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/initbox/initbox/config"
-	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/reaper"
 )
@@ -140,15 +139,4 @@ shell = "touch @D@/dep"
 			t.Errorf("%s ran", name)
 		}
 	}
-}
-
-// TestMain makes the test binary the trampoline when a service's start
-// re-executes it (/proc/self/exe), as initbox's main does: services start
-// from a clean signal state, which takes the trampoline when the test runs
-// with a signal ignored (nohup).
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == launch.Command {
-		os.Exit(launch.Main(os.Args[2:]))
-	}
-	os.Exit(m.Run())
 }

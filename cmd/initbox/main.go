@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 
 	"github.com/initbox/initbox"
-	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
@@ -27,12 +26,8 @@ var (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == launch.Command {
-		// The trampoline that prepares a service between fork and exec
-		// (cgroup, privileges): it must exec with the signal dispositions
-		// it was given, so it comes before the intake.
-		os.Exit(launch.Main(os.Args[2:]))
-	}
+	// (initbox re-executed as the trampoline never gets here: package
+	// launch's init takes it over.)
 	// Signals first, then the reaper: a Go PID 1 without handlers exits on
 	// the first SIGTERM (DESIGN: "PID 1 never dies by accident"), and both
 	// must be in place before anything forks.
