@@ -917,3 +917,27 @@ func TestHelp(t *testing.T) {
 		}
 	})
 }
+
+// TestTiniModeInitWork: tini mode does not pay at start for what only the
+// supervisor, ctl or spawn need (issue #13): of initbox's own packages,
+// only those on the tini path run init work (GODEBUG=inittrace=1 lists
+// every package whose initialisation runs code).
+func TestTiniModeInitWork(t *testing.T) {
+	r := runInit(t, runSpec{mode: direct, args: []string{"-s", "--", "true"}, env: []string{"GODEBUG=inittrace=1"}})
+	wantExit(t, r, 0)
+	allowed := map[string]bool{"logging": true, "signals": true, "launch": true}
+	seen := 0
+	for _, l := range strings.Split(r.stderr, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "init" {
+			continue
+		}
+		seen++
+		if pkg, ok := strings.CutPrefix(f[1], "github.com/initbox/initbox/"); ok && !allowed[pkg] {
+			t.Errorf("tini mode runs the init work of package %s: %s", pkg, l)
+		}
+	}
+	if seen == 0 {
+		t.Fatalf("no inittrace lines: %v", r)
+	}
+}
