@@ -97,6 +97,9 @@ func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
 		log.Error(err.Error())
 		return launch.ExitStatus(err)
 	}
+	// Off the path to the program's exec (issue #17); what arrives in
+	// between is dropped by the runtime, not fatal (signals.urgent).
+	in.TakeRest()
 	log.Info("started", logging.Int("pid", pid), logging.Strings("argv", cfg.Argv))
 	// The init holds no directory busy; the program keeps its own
 	// (openSUSE/catatonit#28).

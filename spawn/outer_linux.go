@@ -106,6 +106,7 @@ func Run(o Options, in *signals.Intake, r *reaper.Reaper, log *logging.Logger) i
 		fmt.Fprintf(os.Stderr, "initbox spawn: %v\n", explainClone(err, o))
 		return pid1.ExitFailure
 	}
+	in.TakeRest()
 	log.Debug("inner init started", logging.Int("pid", pid))
 	for {
 		select {

@@ -4,6 +4,7 @@ package tests
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -234,4 +235,55 @@ interval = "100ms"
 		t.Logf("%-6s %v", chk, got)
 	}
 	t.Logf("%-6s %v", "svc", svc)
+}
+
+// TestSignalsAtStart: initbox takes the signals that would kill or stop
+// it before its first fork and the others right after (issue #17); one of
+// those others arriving in between is dropped or held, never fatal. A
+// storm of them from initbox's first instant: it still exits with the
+// program's status. (The program, sleep, blocks them: it inherits the
+// mask. dash would not do: it unblocks every signal for what it runs.)
+func TestSignalsAtStart(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storm := []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGWINCH, syscall.SIGVTALRM, syscall.Signal(40)}
+	blk := sigMask(storm...)
+	for i := 0; i < 10; i++ {
+		p := startInit(t, runSpec{mode: direct, bin: self, args: []string{sigStateArg, "0", fmt.Sprintf("%#x", blk), initBin, "-s", "--", "sleep", "0.2"}})
+		pid := p.cmd.Process.Pid
+		// From the exec of initbox on (the wrapper before it is a Go
+		// program with its own signal rules).
+		for !p.exited() {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(b)) == filepath.Base(initBin) {
+				break
+			}
+		}
+		for end := time.Now().Add(time.Second); !p.exited() && time.Now().Before(end); time.Sleep(100 * time.Microsecond) {
+			for _, s := range storm {
+				syscall.Kill(pid, s)
+			}
+		}
+		wantExit(t, p.wait(), 0)
+	}
+}
+
+// TestClientsKeepDefaultSignals: the commands that are clients, not inits,
+// end on SIGTERM as any program (issue #13: one binary holds both).
+func TestClientsKeepDefaultSignals(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close() // accepts nothing: ctl waits for an answer
+	p := startInit(t, runSpec{mode: direct, args: []string{"ctl", "--socket", sock, "status"}})
+	time.Sleep(300 * time.Millisecond)
+	syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
+	r := p.wait()
+	if r.code != 128+int(syscall.SIGTERM) && r.code != -1 {
+		t.Errorf("initbox ctl after SIGTERM: %v", r)
+	}
 }

@@ -17,7 +17,8 @@ import (
 )
 
 // env is what a command gets from main: the name initbox was called by
-// (for messages) and the process's one signal intake and reaper.
+// (for messages) and, for an init, the process's one signal intake and
+// reaper.
 type env struct {
 	name string
 	in   *signals.Intake
@@ -32,6 +33,11 @@ type command struct {
 	// by.
 	usage func(name string) string
 	run   func(e *env, args []string) int
+	// init is set for the commands that are an init (they start and reap
+	// processes and take signals): the others keep Go's default signal
+	// behaviour, so that Ctrl-C and SIGTERM end `initbox ctl` as any
+	// client.
+	init bool
 }
 
 // commands is every subcommand, in the order `initbox --help` lists them.
@@ -40,15 +46,15 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"run", "supervise the services of a TOML config as PID 1", named(runUsage), runSupervisor},
-		{"check", "validate a config; errors name file, line and column", named(checkUsage), check},
+		{"run", "supervise the services of a TOML config as PID 1", named(runUsage), runSupervisor, true},
+		{"check", "validate a config; errors name file, line and column", named(checkUsage), check, false},
 		{"ctl", "ask a running initbox: status, start, stop, restart, signal, reload, logs",
 			func(string) string { return control.Usage },
-			func(e *env, args []string) int { return control.Ctl(args, os.Stdout, os.Stderr) }},
-		{"notify", "send sd_notify messages (READY=1, STATUS=...) from a service", named(notifyUsage), runNotify},
-		{"spawn", "run PROGRAM or a config as PID 1 of new namespaces, rootless too", named(spawn.Usage), runSpawn},
-		{"version", "print initbox's version", named(versionUsage), printVersion},
-		{"help", "print the help of initbox or of one command", named(helpUsage), help},
+			func(e *env, args []string) int { return control.Ctl(args, os.Stdout, os.Stderr) }, false},
+		{"notify", "send sd_notify messages (READY=1, STATUS=...) from a service", named(notifyUsage), runNotify, false},
+		{"spawn", "run PROGRAM or a config as PID 1 of new namespaces, rootless too", named(spawn.Usage), runSpawn, true},
+		{"version", "print initbox's version", named(versionUsage), printVersion, false},
+		{"help", "print the help of initbox or of one command", named(helpUsage), help, false},
 	}
 }
 

@@ -28,15 +28,19 @@ var (
 func main() {
 	// (initbox re-executed as the trampoline never gets here: package
 	// launch's init takes it over.)
-	// Signals first, then the reaper: a Go PID 1 without handlers exits on
-	// the first SIGTERM (DESIGN: "PID 1 never dies by accident"), and both
-	// must be in place before anything forks.
-	in := signals.Notify()
-	r := reaper.New(reaper.Options{})
-	os.Exit(run(os.Args, in, r))
+	os.Exit(run(os.Args))
 }
 
-func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
+// startInit starts what an init needs before anything else: signals first,
+// then the reaper. A Go PID 1 without handlers exits on the first SIGTERM
+// (DESIGN: "PID 1 never dies by accident"), and both must be in place
+// before anything forks. Only the choice of the command comes before it.
+func startInit() (*signals.Intake, *reaper.Reaper) {
+	in := signals.Notify()
+	return in, reaper.New(reaper.Options{})
+}
+
+func run(argv []string) int {
 	name := filepath.Base(argv[0])
 	args := argv[1:]
 	// Called as tini or docker-init, initbox is tini and nothing else: a
@@ -44,18 +48,25 @@ func run(argv []string, in *signals.Intake, r *reaper.Reaper) int {
 	tiniOnly := name == "tini" || name == "docker-init"
 	if !tiniOnly && len(args) > 0 {
 		if args[0] == spawn.InnerMarker {
+			in, r := startInit()
 			return runSpawnInner(name, args[1:], in, r)
 		}
 		if c := lookup(args[0]); c != nil {
-			return c.run(&env{name: name, in: in, r: r}, args[1:])
+			e := &env{name: name}
+			if c.init {
+				e.in, e.r = startInit()
+			}
+			return c.run(e, args[1:])
 		}
 	}
 	if !tiniOnly && len(args) == 0 {
 		// With no arguments, initbox runs its configuration if there is one.
 		if c, set := os.LookupEnv("INITBOX_CONFIG"); (set && c != "") || fileExists(defaultConfig) {
+			in, r := startInit()
 			return runSupervisor(&env{name: name, in: in, r: r}, nil)
 		}
 	}
+	in, r := startInit()
 
 	opts, err := parseTini(args, os.LookupEnv)
 	if err != nil {

@@ -235,6 +235,9 @@ func runSupervisor(e *env, args []string) int {
 		}
 		defer srv.Close()
 	}
+	// The supervisor's start-up is not on a program's exec path: take
+	// every signal before the first service starts.
+	in.TakeRest()
 	return s.Run(in.C)
 }
 
