@@ -4,6 +4,7 @@ package launch
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -143,7 +144,11 @@ func TestCmdSignals(t *testing.T) {
 		signal.Notify(make(chan os.Signal, 1), syscall.SIGUSR2)
 		c := launcher(signals.State{Blocked: inherited.Blocked}).Cmd(&Cmd{Path: "sh", Args: []string{"sh", "-c", sigStatus}, Env: os.Environ()})
 		out, _ := output(t, c)
-		if out != "SigBlk:0000000000004200 SigIgn:0000000000000000 " || c.Trampolined {
+		// Signals 32 and 33 as the test was given them (GNU make
+		// ignores them): they take no trampoline (libcReserved).
+		var blk, ign uint64
+		fmt.Sscanf(out, "SigBlk:%x SigIgn:%x", &blk, &ign)
+		if blk != 0x4200 || signals.Set(ign)&^libcReserved != 0 || c.Trampolined {
 			t.Errorf("child: %q, trampolined %v", out, c.Trampolined)
 		}
 	})
