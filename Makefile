@@ -11,7 +11,7 @@ LDFLAGS := -s -w $(ENTRY) -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Unit tests take -race; the black-box tests in tests/ drive the built binary.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests)
 
-.PHONY: all build test unit fuzz blackbox dockertest vmtest lint demo bench clean
+.PHONY: all build test unit fuzz blackbox tinitest dockertest vmtest lint demo bench clean
 
 all: build
 
@@ -54,13 +54,18 @@ TESTENV = INITBOX_BIN=$(CURDIR)/$(BIN)
 blackbox: build
 	$(TESTENV) $(GO) test -count=1 -timeout 20m ./tests/
 
+# tini's own test suite (test/run_inner_tests.py from Debian's source
+# package, fetched at test time) with bin/initbox as tini (issue #14).
+tinitest: build
+	$(TESTENV) $(GO) test -count=1 -timeout 10m ./tests/tini/
+
 dockertest: build
 	$(TESTENV) $(GO) test -count=1 -timeout 10m ./tests/docker/
 
 vmtest: build
 	$(TESTENV) $(GO) test -count=1 -timeout 10m ./tests/vm/...
 
-test: lint unit fuzz blackbox dockertest vmtest
+test: lint unit fuzz blackbox tinitest dockertest vmtest
 
 demo: build
 	@sh scripts/demo.sh $(BIN)
