@@ -22,16 +22,20 @@ import (
 
 // Config is a whole configuration file.
 type Config struct {
-	// File is the name the config was parsed under, as errors print it.
+	// File is the name the config was parsed under, as errors print it:
+	// the first of Files.
 	File string
-	Init Init
+	// Files are the config files merged into this config, in merge order
+	// (the base file, then drop-ins).
+	Files []string
+	Init  Init
 	// Services holds every service by name, enabled or not.
 	Services map[string]*Service
 	// Order is the service names in the order the file defines them; it
 	// breaks ties wherever an order is needed (StartOrder, logs).
 	Order []string
 
-	meta *meta // positions of the parsed file; nil for a Config built in code
+	meta *meta // positions in the parsed files; nil for a Config built in code
 }
 
 // Init is the [init] table: initbox's own settings.

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -38,44 +37,16 @@ var (
 	healthKeys    = []string{"exec", "http", "tcp", "start_period", "interval", "timeout", "failure_threshold", "success_threshold", "action", "watchdog"}
 )
 
-// meta is what a parsed Config remembers of its file, so that Validate can
-// point at the right place.
-type meta struct {
-	ix    *index
-	bad   map[string]bool // keyPath ids whose value failed to decode
-	added map[string]bool // services added with Add: they have no place in the file
-}
-
 // ErrInsecure is wrapped by Load's error for a config file every user may
-// write.
+// write, or a config directory every user may add files to.
 var ErrInsecure = errors.New("insecure config file")
 
 // Load reads and parses the config file at path; see Parse. Relative paths
 // in the file are relative to the file's directory. An error reading the
 // file is returned wrapped (errors.Is(err, fs.ErrNotExist) works); a bad
-// file gives an *Errors.
+// file gives an *Errors. A directory is read as LoadFiles reads it.
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	// The file says what initbox runs, as whom: one anybody may write is
-	// a way for anybody to run commands as root (sshd refuses such files
-	// for the same reason). Checked on the open file, not the name, so
-	// that it cannot be swapped in between.
-	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o002 != 0 {
-		return nil, fmt.Errorf("config: %s is writable by every user (mode %04o): anyone could make initbox run their commands; chmod o-w %s: %w", path, st.Mode().Perm(), path, ErrInsecure)
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	dir := filepath.Dir(path)
-	if abs, err := filepath.Abs(dir); err == nil {
-		dir = abs
-	}
-	return parse(path, dir, data, env)
+	return LoadFiles([]string{path}, env)
 }
 
 // Parse decodes and validates a config file's contents. name is what error
@@ -88,28 +59,40 @@ func Load(path string, env func(string) (string, bool)) (*Config, error) {
 // column of the offending key or value. A TOML syntax error stops the
 // parse, so it comes alone.
 func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, error) {
-	return parse(name, filepath.Dir(name), data, env)
+	return ParseFiles([]File{{Name: name, Data: data}}, env)
 }
 
-func parse(name, dir string, data []byte, env func(string) (string, bool)) (*Config, error) {
+func parseSources(srcs []*source, env func(string) (string, bool)) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	root, md, err := decodeTOML(data)
-	if err != nil {
-		return nil, syntaxError(name, data, err)
+	var syntax []Error
+	for _, src := range srcs {
+		root, md, err := decodeTOML(src.data)
+		if err != nil {
+			syntax = append(syntax, syntaxError(src.name, src.data, err).List...)
+			continue
+		}
+		src.root, src.md, src.ix = root, md, newIndex(src.data)
 	}
-	d := &decoder{file: name, dir: dir, ix: newIndex(data), env: env, bad: map[string]bool{}}
+	m := &meta{files: srcs, rel: map[string]string{}, bad: map[string]bool{}, added: map[string]bool{}}
+	if len(syntax) > 0 {
+		return nil, m.errorList(syntax)
+	}
+	m.merge()
+	d := &decoder{m: m, env: env, bad: m.bad}
 	c := New()
-	c.File = name
-	d.document(c, root, md)
-	c.meta = &meta{ix: d.ix, bad: d.bad, added: map[string]bool{}}
-	errs := append(d.errs, c.validate()...)
-	if err := errorList(errs); err != nil {
+	c.Files = m.names()
+	if len(c.Files) > 0 {
+		c.File = c.Files[0]
+	}
+	d.document(c, m.root)
+	c.meta = m
+	if err := m.errorList(append(d.errs, c.validate()...)); err != nil {
 		return nil, err
 	}
-	// After the file's checks: the variable is not in the file, so its
-	// error has no line to name.
+	// After the files' checks: the variable is in no file, so its error
+	// has no line to name.
 	if err := c.ApplyEnv(env); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -129,7 +112,7 @@ func decodeTOML(data []byte) (root map[string]any, md toml.MetaData, err error) 
 }
 
 // syntaxError turns the TOML parser's error into an *Errors.
-func syntaxError(name string, data []byte, err error) error {
+func syntaxError(name string, data []byte, err error) *Errors {
 	e := Error{File: name, Line: 1, Col: 1, Msg: err.Error(), Err: err}
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
@@ -149,48 +132,39 @@ func syntaxError(name string, data []byte, err error) error {
 	return &Errors{List: []Error{e}}
 }
 
-// decoder turns the generic maps into a Config, collecting every problem.
+// decoder turns the merged generic maps into a Config, collecting every
+// problem.
 type decoder struct {
-	file string
-	dir  string
-	ix   *index
+	m    *meta
 	env  func(string) (string, bool)
 	errs []Error
 	bad  map[string]bool
 }
 
-// at returns the line and column of p's value (or key, with onKey).
-func (d *decoder) at(p keyPath, onKey bool) (int, int) {
-	sp, _ := d.ix.lookup(p)
-	if onKey || sp.val < 0 {
-		return d.ix.lineCol(sp.key)
-	}
-	return d.ix.lineCol(sp.val)
-}
-
-func (d *decoder) addAt(line, col int, msg string) {
-	d.errs = append(d.errs, Error{File: d.file, Line: line, Col: col, Msg: msg})
+// errAt reports msg at p's value (or key, with onKey), in the file that
+// set p.
+func (d *decoder) errAt(p keyPath, onKey bool, msg string) {
+	file, line, col := d.m.pos(p, onKey)
+	d.errs = append(d.errs, Error{File: file, Line: line, Col: col, Msg: msg})
 }
 
 // fail reports a bad value at p and marks p so that Validate does not
 // report the consequence of the same mistake again.
 func (d *decoder) fail(p keyPath, format string, args ...any) {
 	d.bad[p.id()] = true
-	line, col := d.at(p, false)
-	d.addAt(line, col, p.String()+": "+fmt.Sprintf(format, args...))
+	d.errAt(p, false, p.String()+": "+fmt.Sprintf(format, args...))
 }
 
 // unknown reports the key at p, which is not in known.
 func (d *decoder) unknown(p keyPath, known, later []string) {
 	k := p[len(p)-1]
-	line, col := d.at(p, true)
 	where := ""
 	if len(p) > 1 {
 		where = " in [" + p[:len(p)-1].String() + "]"
 	}
 	for _, l := range later {
 		if k == l {
-			d.addAt(line, col, fmt.Sprintf("key %q%s is not supported by this version of initbox", k, where))
+			d.errAt(p, true, fmt.Sprintf("key %q%s is not supported by this version of initbox", k, where))
 			return
 		}
 	}
@@ -200,7 +174,7 @@ func (d *decoder) unknown(p keyPath, known, later []string) {
 		// that it is missing ("comand" and then "set command or shell").
 		d.bad[p[:len(p)-1].key(s).id()] = true
 	}
-	d.addAt(line, col, fmt.Sprintf("unknown key %q%s%s", k, where, didYouMean(k, candidates)))
+	d.errAt(p, true, fmt.Sprintf("unknown key %q%s%s", k, where, didYouMean(k, candidates)))
 }
 
 // keys returns m's keys sorted, so that decoding is deterministic.
@@ -268,8 +242,12 @@ func (d *decoder) str(p keyPath, v any) (text, bool) {
 	val, err := expand(s, d.env)
 	if err != nil {
 		d.bad[p.id()] = true
-		line, col := d.ix.lineCol(d.expandOffset(p, s, err.off))
-		d.addAt(line, col, p.String()+": "+err.msg)
+		e := Error{Msg: p.String() + ": " + err.msg}
+		if src := d.m.source(p); src != nil {
+			e.File = src.name
+			e.Line, e.Col = src.ix.lineCol(expandOffset(src.ix, p, s, err.off))
+		}
+		d.errs = append(d.errs, e)
 		return text{}, false
 	}
 	return text{val: val, src: s}, true
@@ -278,15 +256,15 @@ func (d *decoder) str(p keyPath, v any) (text, bool) {
 // expandOffset finds, in the source, the "${" at offset off of the decoded
 // string s: the n-th "${" of the one is the n-th of the other, unless TOML
 // escapes made or hid one, in which case the value's start will do.
-func (d *decoder) expandOffset(p keyPath, s string, off int) int {
-	sp, exact := d.ix.lookup(p)
-	if !exact || sp.val < 0 || sp.end < sp.val || sp.end > len(d.ix.src) {
+func expandOffset(ix *index, p keyPath, s string, off int) int {
+	sp, exact := ix.lookup(p)
+	if !exact || sp.val < 0 || sp.end < sp.val || sp.end > len(ix.src) {
 		if sp.val >= 0 {
 			return sp.val
 		}
 		return sp.key
 	}
-	raw := string(d.ix.src[sp.val:sp.end])
+	raw := string(ix.src[sp.val:sp.end])
 	if strings.Count(raw, "${") != strings.Count(s, "${") {
 		return sp.val
 	}
@@ -407,12 +385,16 @@ func (d *decoder) strings(p keyPath, v any, what string) ([]string, bool) {
 	return out, good
 }
 
-// path makes a relative path relative to the config file's directory.
-func (d *decoder) path(s string) string {
-	if s == "" || filepath.IsAbs(s) {
+// path makes s, the path in the value at p after prefix, relative to the
+// directory of the file that set p, and remembers that it did for Print.
+func (d *decoder) path(p keyPath, prefix, s string) string {
+	src := d.m.source(p)
+	if s == "" || filepath.IsAbs(s) || src == nil {
 		return s
 	}
-	return filepath.Join(d.dir, s)
+	abs := filepath.Join(src.dir, s)
+	d.m.rel[p.id()] = prefix + abs
+	return abs
 }
 
 // userOrGroup reads a name or a numeric id, as a string or an integer.
@@ -428,7 +410,7 @@ func (d *decoder) userOrGroup(p keyPath, v any) (string, bool) {
 	return t.val, ok
 }
 
-func (d *decoder) document(c *Config, root map[string]any, md toml.MetaData) {
+func (d *decoder) document(c *Config, root map[string]any) {
 	for _, k := range keys(root) {
 		p := keyPath{k}
 		switch k {
@@ -437,7 +419,7 @@ func (d *decoder) document(c *Config, root map[string]any, md toml.MetaData) {
 				d.init(&c.Init, p, m)
 			}
 		case "services":
-			d.services(c, p, root[k], md)
+			d.services(c, p, root[k])
 		default:
 			d.unknown(p, topKeys, nil)
 		}
@@ -489,7 +471,7 @@ func (d *decoder) init(in *Init, p keyPath, m map[string]any) {
 	}
 }
 
-func (d *decoder) services(c *Config, p keyPath, v any, md toml.MetaData) {
+func (d *decoder) services(c *Config, p keyPath, v any) {
 	if _, ok := v.([]map[string]any); ok {
 		d.fail(p, "want a table of services such as [services.web], not an array of tables [[services]]")
 		return
@@ -498,21 +480,7 @@ func (d *decoder) services(c *Config, p keyPath, v any, md toml.MetaData) {
 	if !ok {
 		return
 	}
-	// File order: the first key under services.NAME names the service.
-	seen := map[string]bool{}
-	for _, k := range md.Keys() {
-		if len(k) >= 2 && k[0] == "services" && !seen[k[1]] {
-			if _, ok := m[k[1]]; ok {
-				seen[k[1]] = true
-				c.Order = append(c.Order, k[1])
-			}
-		}
-	}
-	for _, name := range keys(m) { // should not happen: every service has a key
-		if !seen[name] {
-			c.Order = append(c.Order, name)
-		}
-	}
+	c.Order = d.m.serviceOrder(m)
 	for _, name := range c.Order {
 		sp := p.key(name)
 		st, ok := d.table(sp, m[name])
@@ -555,7 +523,7 @@ func (d *decoder) service(name string, p keyPath, m map[string]any) *Service {
 			s.Group, _ = d.userOrGroup(kp, v)
 		case "working_dir":
 			if t, ok := d.str(kp, v); ok {
-				s.WorkingDir = d.path(t.val)
+				s.WorkingDir = d.path(kp, "", t.val)
 			}
 		case "env":
 			s.Env = d.envTable(kp, v)
@@ -623,8 +591,7 @@ func (d *decoder) envTable(p keyPath, v any) map[string]string {
 	for _, k := range keys(m) {
 		kp := p.key(k)
 		if !validEnvName(k) {
-			line, col := d.at(kp, true)
-			d.addAt(line, col, fmt.Sprintf("%s: %q is not a valid variable name (letters, digits and _, not starting with a digit)", p, k))
+			d.errAt(kp, true, fmt.Sprintf("%s: %q is not a valid variable name (letters, digits and _, not starting with a digit)", p, k))
 			continue
 		}
 		switch x := m[k].(type) {
@@ -683,7 +650,11 @@ func (d *decoder) envFiles(p keyPath, v any) []EnvFile {
 			d.fail(paths[i], "empty path")
 			continue
 		}
-		ef.Path = d.path(t.val)
+		prefix := ""
+		if ef.Optional {
+			prefix = "-"
+		}
+		ef.Path = d.path(paths[i], prefix, t.val)
 		out = append(out, ef)
 	}
 	return out
@@ -730,7 +701,7 @@ func (d *decoder) output(p keyPath, v any, stderr bool) (Output, bool) {
 			d.fail(p, "%s: wants a path after the colon", t)
 			return Output{}, false
 		}
-		return Output{Kind: OutputKind(kind), Path: d.path(path)}, true
+		return Output{Kind: OutputKind(kind), Path: d.path(p, kind+":", path)}, true
 	}
 	hint := ""
 	if !t.expanded() {
@@ -944,7 +915,7 @@ func (d *decoder) ready(r *Ready, p keyPath, m map[string]any) (notifySet bool) 
 					d.fail(kp, "empty path")
 					continue
 				}
-				r.File = d.path(t.val)
+				r.File = d.path(kp, "", t.val)
 			}
 		case "interval":
 			r.Interval, _ = d.positive(kp, v, r.Interval)

@@ -78,17 +78,24 @@ func (e *Errors) Unwrap() []error {
 // errorList sorts list into file order, drops exact duplicates (one mistake
 // can be seen by two checks), and returns nil for an empty list so that the
 // result can be returned as an error without the typed-nil trap.
-func errorList(list []Error) error {
+func errorList(list []Error) error { return errorListRanked(list, nil) }
+
+// errorListRanked is errorList with the order of files given by rank;
+// files rank does not list follow in the order they were first reported.
+func errorListRanked(list []Error, rank map[string]int) error {
 	if len(list) == 0 {
 		return nil
 	}
-	// Files stay in the order they were first reported.
-	rank := map[string]int{}
+	r := make(map[string]int, len(rank))
+	for f, n := range rank {
+		r[f] = n
+	}
 	for _, e := range list {
-		if _, ok := rank[e.File]; !ok {
-			rank[e.File] = len(rank)
+		if _, ok := r[e.File]; !ok {
+			r[e.File] = len(rank) + len(r)
 		}
 	}
+	rank = r
 	sort.SliceStable(list, func(i, j int) bool {
 		a, b := list[i], list[j]
 		if a.File != b.File {

@@ -98,3 +98,52 @@ func checkPositions(t *testing.T, file string, data []byte, err error) {
 		}
 	}
 }
+
+// FuzzMerge checks, for two files merged, that ParseFiles never panics,
+// that every error is at a real position of the file it names, and that
+// what it accepts prints (WriteTOML) as TOML that parses back, from
+// another directory, to the same configuration. Seeds: the drop-in tests'
+// files, and the examples over one another.
+func FuzzMerge(f *testing.F) {
+	for i := 1; i < len(threeFiles); i++ {
+		f.Add(threeFiles[i-1].Data, threeFiles[i].Data)
+	}
+	examples := exampleFiles(f)
+	for i, name := range examples {
+		f.Add([]byte(readFile(f, name)), []byte(readFile(f, examples[(i+1)%len(examples)])))
+	}
+	f.Add([]byte("[services.a]\ncommand = [\"a\"]\n"), []byte("services.a = 1\n"))
+	f.Add([]byte("[services.a]\nshell = \"a\"\nenv_file = \"./${A}/x\"\n"), []byte("[services.a]\nstdout = \"file:${DOLLAR}\"\nready.file = \"r\"\n"))
+	env := envOf(map[string]string{"A": "a", "EMPTY": "", "DOLLAR": "$"})
+	const nameA, nameB = "/etc/initbox/a.toml", "/etc/initbox/d/b.toml"
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		c, err := ParseFiles([]File{{nameA, a}, {nameB, b}}, env)
+		if err != nil {
+			if c != nil {
+				t.Errorf("a config and an error")
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %T is not an *Errors: %v", err, err)
+			}
+			for _, e := range errs.List {
+				data := map[string][]byte{nameA: a, nameB: b}[e.File]
+				if data == nil {
+					t.Errorf("error in no file: %v", &e)
+					continue
+				}
+				checkPositions(t, e.File, data, &Errors{List: []Error{e}})
+			}
+			return
+		}
+		var out bytes.Buffer
+		if err := c.WriteTOML(&out); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse("/elsewhere/printed.toml", out.Bytes(), env)
+		if err != nil {
+			t.Fatalf("the printed config does not parse: %v\n%s", err, out.String())
+		}
+		sameConfig(t, back, c, out.String())
+	})
+}

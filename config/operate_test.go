@@ -260,7 +260,8 @@ func TestURLProblem(t *testing.T) {
 // TestLaterKeys checks the mechanism for keys of later versions, which has
 // no key to use for now.
 func TestLaterKeys(t *testing.T) {
-	d := &decoder{file: "t.toml", ix: newIndex([]byte("[init]\nfuture = 1\nfutrue = 2\n")), bad: map[string]bool{}}
+	src := &source{name: "t.toml", ix: newIndex([]byte("[init]\nfuture = 1\nfutrue = 2\n"))}
+	d := &decoder{m: &meta{files: []*source{src}, tree: &origin{}}, bad: map[string]bool{}}
 	later := []string{"future"}
 	d.unknown(keyPath{"init", "future"}, initKeys, later)
 	d.unknown(keyPath{"init", "futrue"}, initKeys, later)

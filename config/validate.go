@@ -15,7 +15,12 @@ import (
 // Parse call it; call it again after changing a Config in code (Add).
 // It returns nil or an *Errors with every problem, at positions in the
 // file where the Config came from one.
-func (c *Config) Validate() error { return errorList(c.validate()) }
+func (c *Config) Validate() error {
+	if c.meta != nil {
+		return c.meta.errorList(c.validate())
+	}
+	return errorList(c.validate())
+}
 
 type validator struct {
 	c     *Config
@@ -36,12 +41,7 @@ func (v *validator) errorAt(p keyPath, onKey bool, label keyPath, format string,
 	case len(p) >= 2 && p[0] == "services" && (m == nil || m.added[p[1]]):
 		e.File = "" // a service added in code has no place in the file
 	case m != nil:
-		sp, _ := m.ix.lookup(p)
-		off := sp.val
-		if onKey || off < 0 {
-			off = sp.key
-		}
-		e.Line, e.Col = m.ix.lineCol(off)
+		e.File, e.Line, e.Col = m.pos(p, onKey)
 	}
 	v.errs = append(v.errs, e)
 }
@@ -51,14 +51,13 @@ func (v *validator) skip(p keyPath) bool {
 	return v.c.meta != nil && v.c.meta.bad[p.id()]
 }
 
-// defined reports whether the file sets p; without a file, whether set says so.
+// defined reports whether a file sets p; without a file, whether set says so.
 func (v *validator) defined(p keyPath, set bool) bool {
 	m := v.c.meta
 	if m == nil || len(p) >= 2 && p[0] == "services" && m.added[p[1]] {
 		return set
 	}
-	_, ok := m.ix.spans[p.id()]
-	return ok || set
+	return m.defined(p) || set
 }
 
 func (c *Config) validate() []Error {

@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-// FuzzParseRun checks that parseRun (`initbox run` and `check` options)
-// never panics, that every error has a message, and that the program it
-// returns is a suffix of the arguments. The input is the arguments
-// separated by NUL bytes, and INITBOX_CONFIG ("\x00" for unset).
+// FuzzParseRun checks that parseRun and parseCheck (`initbox run` and
+// `check` options) never panic, that every error has a message, that the
+// program they return is a suffix of the arguments, and that the configs
+// are given exactly when -c or INITBOX_CONFIG is. The input is the
+// arguments separated by NUL bytes, and INITBOX_CONFIG ("\x00" for unset).
 func FuzzParseRun(f *testing.F) {
 	for _, s := range [][2]string{
 		{"-c\x00/etc/x.toml", "\x00"},
@@ -21,6 +22,8 @@ func FuzzParseRun(f *testing.F) {
 		{"--config", "\x00"},
 		{"-x", "\x00"},
 		{"", "/from/env.toml"},
+		{"-c\x00/a\x00--config=/b.d\x00--print\x00-c\x00--print", "/env"},
+		{"--print\x00--\x00--print", "\x00"},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -35,21 +38,23 @@ func FuzzParseRun(f *testing.F) {
 			}
 			return cfg, true
 		}
-		o, err := parseRun(args, getenv)
-		if err != nil {
-			if err.Error() == "" {
-				t.Errorf("parseRun(%q): empty error", args)
+		for _, parse := range []func([]string, func(string) (string, bool)) (runOptions, error){parseRun, parseCheck} {
+			o, err := parse(args, getenv)
+			if err != nil {
+				if err.Error() == "" {
+					t.Errorf("parse(%q): empty error", args)
+				}
+				continue
 			}
-			return
-		}
-		if o.verbosity < 0 {
-			t.Errorf("parseRun(%q): verbosity %d", args, o.verbosity)
-		}
-		if !o.explicit && o.config != defaultConfig {
-			t.Errorf("parseRun(%q): config %q without -c or INITBOX_CONFIG", args, o.config)
-		}
-		if n := len(o.argv); n > len(args) || strings.Join(o.argv, "\x00") != strings.Join(args[len(args)-n:], "\x00") {
-			t.Errorf("parseRun(%q): program %q is not a suffix of the arguments", args, o.argv)
+			if o.verbosity < 0 {
+				t.Errorf("parse(%q): verbosity %d", args, o.verbosity)
+			}
+			if o.explicit != (len(o.configs) > 0) {
+				t.Errorf("parse(%q): configs %q, explicit %v", args, o.configs, o.explicit)
+			}
+			if n := len(o.argv); n > len(args) || strings.Join(o.argv, "\x00") != strings.Join(args[len(args)-n:], "\x00") {
+				t.Errorf("parse(%q): program %q is not a suffix of the arguments", args, o.argv)
+			}
 		}
 	})
 }

@@ -23,23 +23,34 @@ import (
 // -c nor INITBOX_CONFIG names one.
 const defaultConfig = "/etc/initbox/initbox.toml"
 
-const runUsage = `Usage: %[1]s run [-c FILE] [-v] [--] [PROGRAM [ARGS]]
+// defaultDropIns is the directory whose *.toml files are merged over
+// defaultConfig, in lexical order, when neither -c nor INITBOX_CONFIG
+// names the configuration: an image adds or changes services with a file
+// of its own instead of editing its base image's.
+const defaultDropIns = "/etc/initbox/initbox.d"
 
-Supervises the services defined in FILE (TOML, see docs/config.md): starts
-them in dependency order, each in a cgroup of its own where cgroups allow,
-restarts them as their restart policy says, and on SIGTERM or SIGINT stops
-them in reverse order. PROGRAM, if given, is added as the main service: its
-exit ends the run and its status is initbox's.
+const runUsage = `Usage: %[1]s run [-c FILE]... [-v] [--] [PROGRAM [ARGS]]
+
+Supervises the services defined in the configuration (TOML, see
+docs/config.md): starts them in dependency order, each in a cgroup of its
+own where cgroups allow, restarts them as their restart policy says, and on
+SIGTERM or SIGINT stops them in reverse order. PROGRAM, if given, is added
+as the main service: its exit ends the run and its status is initbox's.
+SIGHUP (or '%[1]s ctl reload') reads every file of the configuration again.
 
 Options:
-  -c, --config FILE  the configuration (default: $INITBOX_CONFIG, else
-                     /etc/initbox/initbox.toml, which may be missing when
-                     PROGRAM is given)
+  -c, --config FILE  a config file, or a directory whose *.toml files are
+                     read in lexical order; may be repeated: later files
+                     merge over earlier ones, key by key (default:
+                     $INITBOX_CONFIG, else /etc/initbox/initbox.toml then
+                     /etc/initbox/initbox.d/*.toml, each of which may be
+                     missing; both when PROGRAM is given)
   -v                 debug lines from initbox
   -h, --help         show this help and exit
 
 Environment variables:
-  INITBOX_CONFIG            as -c
+  INITBOX_CONFIG            as one -c (a file or a directory), instead of
+                            both defaults
   INITBOX_LOG_FORMAT        console or json, over init.log_format
   INITBOX_SHUTDOWN_TIMEOUT  a duration (30s), over init.shutdown_timeout
 
@@ -48,32 +59,50 @@ command line or config (FILE:LINE:COL: message), 1 if initbox cannot start.
 Running services are managed with '%[1]s ctl'.
 `
 
-const checkUsage = `Usage: %[1]s check [-c FILE]
+const checkUsage = `Usage: %[1]s check [-c FILE]... [--print]
 
-Reads and validates the configuration as '%[1]s run' would, without starting
-anything. Prints 'FILE: ok, N services' and exits 0, or prints each problem
-as FILE:LINE:COL: message and exits 2.
+Reads, merges and validates the configuration as '%[1]s run' would, without
+starting anything. Prints 'FILES: ok, N services (E enabled, D disabled)'
+and exits 0, or prints each problem as FILE:LINE:COL: message and exits 2.
 
 Options:
-  -c, --config FILE  the configuration (default: $INITBOX_CONFIG, else
-                     /etc/initbox/initbox.toml)
+  -c, --config FILE  a config file or a directory of *.toml files, as for
+                     run; may be repeated (default: $INITBOX_CONFIG, else
+                     /etc/initbox/initbox.toml then
+                     /etc/initbox/initbox.d/*.toml)
+      --print        print the merged configuration as TOML instead, each
+                     key with a comment naming the file it comes from; the
+                     'ok' line and INITBOX_SHUTDOWN_TIMEOUT come first, as
+                     comments
   -h, --help         show this help and exit
 `
 
 type runOptions struct {
-	config    string
-	explicit  bool // -c given
+	// configs are the files and directories -c or INITBOX_CONFIG name, in
+	// merge order; with neither, the defaults are read.
+	configs   []string
+	explicit  bool // -c or INITBOX_CONFIG given
+	print     bool // check --print
 	verbosity int
 	help      bool
 	argv      []string
 }
 
-// parseRun reads `run` and `check` options: -c FILE (or --config FILE,
-// --config=FILE), -v and -h, then an optional [--] PROGRAM ARGS.
+// parseRun reads `run` and `check` options: -c PATH (or --config PATH,
+// --config=PATH), repeated, -v and -h, then an optional [--] PROGRAM ARGS.
 func parseRun(args []string, getenv func(string) (string, bool)) (runOptions, error) {
-	o := runOptions{config: defaultConfig}
+	var o runOptions
+	fromEnv := false
 	if v, ok := getenv("INITBOX_CONFIG"); ok && v != "" {
-		o.config, o.explicit = v, true
+		o.configs, o.explicit, fromEnv = []string{v}, true, true
+	}
+	addConfig := func(path string) {
+		// The command line replaces the environment's choice rather than
+		// adding to it, as for every other option.
+		if fromEnv {
+			o.configs, fromEnv = nil, false
+		}
+		o.configs, o.explicit = append(o.configs, path), true
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -83,14 +112,14 @@ func parseRun(args []string, getenv func(string) (string, bool)) (runOptions, er
 			return o, nil
 		case a == "-c" || a == "--config":
 			if i+1 >= len(args) {
-				return o, fmt.Errorf("option %s needs a file", a)
+				return o, fmt.Errorf("option %s needs a file or a directory", a)
 			}
 			i++
-			o.config, o.explicit = args[i], true
+			addConfig(args[i])
 		case strings.HasPrefix(a, "--config="):
-			o.config, o.explicit = strings.TrimPrefix(a, "--config="), true
+			addConfig(strings.TrimPrefix(a, "--config="))
 		case strings.HasPrefix(a, "-c") && len(a) > 2:
-			o.config, o.explicit = a[2:], true
+			addConfig(a[2:])
 		case a == "-v":
 			o.verbosity++
 		case isHelp(a):
@@ -105,18 +134,60 @@ func parseRun(args []string, getenv func(string) (string, bool)) (runOptions, er
 	return o, nil
 }
 
-// loadConfig reads the configuration o names. A missing default file is no
-// error when a program is given: then the program is the only service.
+// parseCheck reads `check` options: those of parseRun, and --print.
+func parseCheck(args []string, getenv func(string) (string, bool)) (runOptions, error) {
+	rest := make([]string, 0, len(args))
+	wantPrint := false
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--print":
+			wantPrint = true
+			continue
+		case a == "--":
+			rest = append(rest, args[i:]...)
+			i = len(args)
+			continue
+		case (a == "-c" || a == "--config") && i+1 < len(args):
+			rest = append(rest, a) // its value may be called --print
+			i++
+			a = args[i]
+		}
+		rest = append(rest, args[i])
+	}
+	o, err := parseRun(rest, getenv)
+	o.print = wantPrint
+	return o, err
+}
+
+// loadConfig reads and merges the configuration o names. Without -c or
+// INITBOX_CONFIG, that is defaultConfig then defaultDropIns, either of
+// which may be missing; both may be when a program is given: then the
+// program is the only service.
 func loadConfig(o runOptions) (*config.Config, error) {
-	c, err := config.Load(o.config, os.LookupEnv)
-	if err == nil {
-		return c, nil
+	if o.explicit {
+		return config.LoadFiles(o.configs, os.LookupEnv)
 	}
-	if errors.Is(err, fs.ErrNotExist) && !o.explicit && len(o.argv) > 0 {
-		c = config.New()
-		return c, c.ApplyEnv(os.LookupEnv) // as Load does
+	paths := present(defaultConfig, defaultDropIns)
+	if len(paths) == 0 {
+		if len(o.argv) > 0 {
+			c := config.New()
+			return c, c.ApplyEnv(os.LookupEnv) // as LoadFiles does
+		}
+		paths = []string{defaultConfig} // whose error says what is missing
 	}
-	return nil, err
+	return config.LoadFiles(paths, os.LookupEnv)
+}
+
+// present returns the paths that exist, or that fail otherwise than by not
+// existing (reading them will say how).
+func present(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // buildConfig reads the configuration o names and adds the program given
@@ -290,7 +361,7 @@ func printConfigError(name string, err error) {
 // problem, exiting 0 when there is none and 2 otherwise.
 func check(e *env, args []string) int {
 	name := e.name
-	o, err := parseRun(args, os.LookupEnv)
+	o, err := parseCheck(args, os.LookupEnv)
 	if err == nil && len(o.argv) > 0 {
 		err = fmt.Errorf("takes no program (%s)", o.argv[0])
 	}
@@ -301,7 +372,7 @@ func check(e *env, args []string) int {
 		fmt.Print(lookup("check").usage(name))
 		return 0
 	}
-	c, err := config.Load(o.config, os.LookupEnv)
+	c, err := loadConfig(o)
 	if err != nil {
 		printConfigError(name, err)
 		return 2
@@ -312,7 +383,26 @@ func check(e *env, args []string) int {
 			enabled++
 		}
 	}
-	fmt.Printf("%s: ok, %s (%d enabled, %d disabled)\n", c.File, plural(len(c.Order), "service"), enabled, len(c.Order)-enabled)
+	files := c.File
+	if len(c.Files) > 0 {
+		files = strings.Join(c.Files, ", ")
+	}
+	ok := fmt.Sprintf("%s: ok, %s (%d enabled, %d disabled)", files, plural(len(c.Order), "service"), enabled, len(c.Order)-enabled)
+	if !o.print {
+		fmt.Println(ok)
+		return 0
+	}
+	// Comments, so that the output as a whole is the config: it can be
+	// saved and run with -c.
+	fmt.Printf("# %s\n", ok)
+	if v, set := os.LookupEnv(config.ShutdownTimeoutEnv); set {
+		fmt.Printf("# %s=%s overrides init.shutdown_timeout\n", config.ShutdownTimeoutEnv, v)
+	}
+	fmt.Println()
+	if err := c.WriteTOML(os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
 	return 0
 }
 
