@@ -566,3 +566,36 @@ func (c *Config) StartOrder() [][]string {
 	}
 	return levels
 }
+
+// ServiceError is a problem with a key of a service that package config
+// cannot see by itself: one found where the config meets the process, such
+// as a user that initbox has no privilege to switch to.
+type ServiceError struct {
+	Service string
+	// Key is below [services.NAME], dotted, with [N] for an element of an
+	// array: "user", "resources.oom_score_adj", "capabilities[1]".
+	Key string
+	Msg string
+}
+
+// ServiceErrors returns list as an *Errors at the keys' positions, in
+// file order and formatted as Validate's (services.NAME.KEY: Msg), or nil
+// for an empty list.
+func (c *Config) ServiceErrors(list []ServiceError) error {
+	v := &validator{c: c}
+	for _, e := range list {
+		p := keyPath{"services", e.Service}
+		for _, k := range strings.Split(e.Key, ".") {
+			name, idx, _ := strings.Cut(k, "[")
+			p = p.key(name)
+			if n, err := strconv.Atoi(strings.TrimSuffix(idx, "]")); idx != "" && err == nil {
+				p = p.index(n)
+			}
+		}
+		v.errorAt(p, false, p, "%s", e.Msg)
+	}
+	if c.meta != nil {
+		return c.meta.errorList(v.errs)
+	}
+	return errorList(v.errs)
+}

@@ -200,7 +200,9 @@ func (c *Cmd) Start() error {
 		// names a parent fd (syscall.SysProcAttr).
 		sys.Foreground, sys.Ctty = true, 0
 	}
-	sys.Credential = c.Credential
+	// Its own uid and groups need no privilege: the credential then
+	// changes nothing that would need one (setgroups, see keepGroups).
+	sys.Credential = keepGroups(c.Credential)
 	attr := &syscall.ProcAttr{Dir: c.Dir, Env: c.Env, Files: files, Sys: sys}
 
 	err = c.start(path, attr)

@@ -416,17 +416,16 @@ func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) {
 // and output.
 func (s *Supervisor) fork(v *service) (int, <-chan reaper.Exit, error) {
 	c := v.cfg
-	env, err := c.Environ(s.opts.Env)
+	id, err := identify(c.User, c.Group)
+	if err != nil {
+		return 0, nil, err
+	}
+	env, err := id.environ(c, s.opts.Env)
 	if err != nil {
 		return 0, nil, err
 	}
 	argv := c.Argv()
-	var cred *syscall.Credential
-	if c.User != "" || c.Group != "" {
-		if cred, err = credential(c.User, c.Group); err != nil {
-			return 0, nil, err
-		}
-	}
+	cred := id.cred
 	files, closeAfter, copies, err := s.stdio(c)
 	if err != nil {
 		return 0, nil, err

@@ -224,6 +224,9 @@ func runSupervisor(e *env, args []string) int {
 		return 0
 	}
 	c, implicit, err := buildConfig(o)
+	if err == nil {
+		err = supervisor.CheckPrivileges(c)
+	}
 	if err != nil {
 		printConfigError(name, err)
 		return 2
@@ -281,6 +284,9 @@ func runSupervisor(e *env, args []string) int {
 		Cgroups:      tree,
 		Reload: func() (*config.Config, error) {
 			c, _, err := buildConfig(o)
+			if err == nil {
+				err = supervisor.CheckPrivileges(c)
+			}
 			return c, err
 		},
 	})
@@ -373,6 +379,10 @@ func check(e *env, args []string) int {
 		return 0
 	}
 	c, err := loadConfig(o)
+	if err == nil {
+		// As run would refuse them, for the uid check runs as.
+		err = supervisor.CheckPrivileges(c)
+	}
 	if err != nil {
 		printConfigError(name, err)
 		return 2

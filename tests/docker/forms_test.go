@@ -36,6 +36,20 @@ command = ["/bin/busybox", "sh", "-c", "trap 'echo db-stopped; exit 0' TERM; /in
 [services.orphans]
 depends_on = { db = "ready" }
 command = ["/bin/busybox", "sh", "-c", "trap 'echo orphans-stopped; exit 0' TERM; /bin/busybox sh -c '/bin/busybox sleep 3 </dev/null >/dev/null 2>&1 & echo orphan $!'; echo orphans-up; while :; do /bin/busybox sleep 0.1; done"]
+
+[services.env]
+type = "oneshot"
+inherit_env = false
+command = ["/bin/busybox", "sh", "-c", "echo home=$${HOME-unset} user=$${USER-unset}"]
+`
+
+// nobodyConfig asks for a user that initbox can grant only as root with
+// CAP_SETUID (and that a FROM scratch image does not even have): under
+// any other uid, or as root without capabilities, run and check refuse
+// it at its line.
+const nobodyConfig = `[services.web]
+command = ["/bin/busybox", "true"]
+user = "nobody"
 `
 
 // formsMain is the main service (the image's CMD): its status, 7 after
@@ -44,7 +58,8 @@ const formsMain = `trap 'echo main-stopped; exit 7' TERM; echo main-up; while :;
 
 // formsImage builds the test image plus a /tmp (1777, as any distribution
 // image has: the fallback of the control socket for a uid that may not
-// write /run), the config at initbox's default path, and ENTRYPOINT
+// write /run), the config at initbox's default path, nobodyConfig beside
+// it as nobody.toml, and ENTRYPOINT
 // ["/initbox", "run", "--"]. The image is removed when t ends.
 func formsImage(t *testing.T) string {
 	t.Helper()
@@ -53,10 +68,11 @@ func formsImage(t *testing.T) string {
 	files := map[string]string{
 		"Dockerfile": "FROM " + testImage + "\n" +
 			"RUN [\"/bin/busybox\", \"mkdir\", \"-m\", \"1777\", \"/tmp\"]\n" +
-			"COPY initbox.toml /etc/initbox/initbox.toml\n" +
+			"COPY initbox.toml nobody.toml /etc/initbox/\n" +
 			"ENTRYPOINT [\"/initbox\", \"run\", \"--\"]\n" +
 			"CMD [\"/bin/busybox\", \"sh\", \"-c\", " + strconv.Quote(formsMain) + "]\n",
 		"initbox.toml": formsConfig,
+		"nobody.toml":  nobodyConfig,
 	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -95,15 +111,19 @@ func TestContainerForms(t *testing.T) {
 		// budget, if set, is INITBOX_SHUTDOWN_TIMEOUT: the first
 		// service stopped gets no more than that.
 		budget time.Duration
+		// refused, if set, is what run and check say of nobodyConfig,
+		// exiting 2, in this form.
+		refused string
 	}{
 		// No passwd entry, may not write /: the socket falls back to
 		// /tmp/initbox-12345/.
-		{name: "user-12345", args: []string{"--user", "12345:0"}, socket: "/tmp/initbox-12345/control.sock"},
+		{name: "user-12345", args: []string{"--user", "12345:0"}, socket: "/tmp/initbox-12345/control.sock", refused: nobodyAs12345},
 		// Nothing writable: the abstract socket.
 		{name: "read-only", args: []string{"--read-only"}, socket: "@initbox/mnt-*"},
 		{name: "read-only-tmpfs-run", args: []string{"--read-only", "--tmpfs", "/run"}, socket: "/run/initbox/control.sock"},
 		// Root without capabilities still owns / and may write /run.
-		{name: "cap-drop-all", args: []string{"--cap-drop", "ALL"}, socket: "/run/initbox/control.sock"},
+		{name: "cap-drop-all", args: []string{"--cap-drop", "ALL"}, socket: "/run/initbox/control.sock",
+			refused: `/etc/initbox/nobody.toml:3:8: services.web.user: "nobody" is not in /etc/passwd, and initbox (uid 0, gid 0) cannot switch to another user without CAP_SETUID: remove user to run the service as uid 0, or give initbox CAP_SETUID (docker run --cap-add SETUID)`},
 		// Kubernetes' shareProcessNamespace is the same: the pause
 		// container is PID 1.
 		{name: "pid-container", shared: true, socket: "/run/initbox/control.sock", notPID1: true},
@@ -114,9 +134,12 @@ func TestContainerForms(t *testing.T) {
 		// volume at /run, no capabilities, no privilege escalation, and
 		// the stop budget from the environment.
 		{name: "restricted-pod", args: []string{"--user", "12345:0", "--read-only", "--tmpfs", "/run", "--cap-drop", "ALL",
-			"--security-opt", "no-new-privileges", "-e", "INITBOX_SHUTDOWN_TIMEOUT=3s"}, socket: "/run/initbox/control.sock", budget: 3 * time.Second},
+			"--security-opt", "no-new-privileges", "-e", "INITBOX_SHUTDOWN_TIMEOUT=3s"}, socket: "/run/initbox/control.sock", budget: 3 * time.Second, refused: nobodyAs12345},
 	} {
 		t.Run(f.name, func(t *testing.T) {
+			if f.refused != "" {
+				refusedNobody(t, img, f.args, f.refused)
+			}
 			args := append([]string{}, f.args...)
 			if f.shared {
 				x := containerName(t)
@@ -125,7 +148,9 @@ func TestContainerForms(t *testing.T) {
 			}
 			name := containerName(t)
 			a := runAttached(t, name, append(args, img)...)
-			for _, s := range []string{"main-up", "db | db-up", "orphans | orphans-up"} {
+			// A uid without a passwd entry (every uid in a FROM
+			// scratch image, root too) gets HOME=/ and no USER.
+			for _, s := range []string{"main-up", "db | db-up", "orphans | orphans-up", "env | home=/ user=unset"} {
 				waitContains(t, a, s)
 			}
 
@@ -222,6 +247,37 @@ func TestContainerForms(t *testing.T) {
 			}
 			t.Logf("%s: docker stop took %v, exit status %d; initbox said:\n%s", f.name, took.Round(time.Millisecond), rc, strings.Join(said, "\n"))
 		})
+	}
+}
+
+// nobodyAs12345 is what initbox, as uid 12345 with gid 0, says of
+// nobodyConfig.
+const nobodyAs12345 = `/etc/initbox/nobody.toml:3:8: services.web.user: "nobody" is not in /etc/passwd, and initbox (uid 12345, gid 0) cannot switch to another user without CAP_SETUID: remove user to run the service as uid 12345, or start initbox as root`
+
+// refusedNobody checks that in the form args, run and check refuse
+// nobodyConfig with the line want and exit 2, starting nothing, while
+// check passes the image's own config. check runs as a user would run it
+// to vet a config for that uid: docker run --user UID --entrypoint
+// /initbox IMG check -c FILE.
+func refusedNobody(t *testing.T, img string, args []string, want string) {
+	t.Helper()
+	for _, cmd := range [][]string{{"run", "-c", "/etc/initbox/nobody.toml"}, {"check", "-c", "/etc/initbox/nobody.toml"}, {"check"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		a := append(append(append([]string{"run", "--rm"}, args...), "--entrypoint", "/initbox", img), cmd...)
+		out, stderr, rc, err := docker(ctx, a...)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cmd) == 1 {
+			if rc != 0 || !strings.HasPrefix(out, "/etc/initbox/initbox.toml: ok") {
+				t.Errorf("docker %s: exit %d, stdout %q, stderr %q; want 0 and ok", strings.Join(a, " "), rc, out, stderr)
+			}
+			continue
+		}
+		if rc != 2 || strings.TrimSpace(stderr) != want || out != "" {
+			t.Errorf("docker %s: exit %d, stdout %q, stderr %q; want 2 and, on stderr alone,\n%s", strings.Join(a, " "), rc, out, stderr, want)
+		}
 	}
 }
 
