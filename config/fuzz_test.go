@@ -112,6 +112,9 @@ func FuzzMerge(f *testing.F) {
 	for i, name := range examples {
 		f.Add([]byte(readFile(f, name)), []byte(readFile(f, examples[(i+1)%len(examples)])))
 	}
+	layers := "../examples/layers/"
+	f.Add([]byte(readFile(f, layers+"initbox.toml")), []byte(readFile(f, layers+"initbox.d/10-cache.toml")))
+	f.Add([]byte(readFile(f, layers+"initbox.toml")), []byte(readFile(f, layers+"initbox.d/50-debug.toml")))
 	f.Add([]byte("[services.a]\ncommand = [\"a\"]\n"), []byte("services.a = 1\n"))
 	f.Add([]byte("[services.a]\nshell = \"a\"\nenv_file = \"./${A}/x\"\n"), []byte("[services.a]\nstdout = \"file:${DOLLAR}\"\nready.file = \"r\"\n"))
 	env := envOf(map[string]string{"A": "a", "EMPTY": "", "DOLLAR": "$"})

@@ -257,7 +257,10 @@ cpu_max = 2.0
 memory_max = 1000000
 
 [services."dotted.name"]
-shell = "true"
+shell = """
+echo 'a script'
+echo "of several lines"	$$HOME
+"""
 env = {}
 restart.multiplier = 1.5
 `)})
@@ -287,6 +290,7 @@ restart.multiplier = 1.5
 		`file = "/srv/other/ready"`,
 		`[services."dotted.name".env]`,
 		`cpu_max = 2.0`,
+		"shell = '''\necho 'a script'\necho \"of several lines\"\t$$HOME\n'''  # /srv/other/30-c.toml",
 	} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("no %q in\n%s", want, printed)

@@ -83,7 +83,7 @@ func (pr *printer) from(p keyPath) string {
 func (pr *printer) value(p keyPath, v any) string {
 	switch x := v.(type) {
 	case string:
-		return tomlString(pr.resolved(p, x))
+		return tomlValueString(pr.resolved(p, x))
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:
@@ -185,6 +185,23 @@ func tomlString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// tomlValueString writes a string value: a script of several lines as a
+// multi-line literal string, which reads as the file most likely wrote it,
+// when it can be one; any other string as tomlString does.
+func tomlValueString(s string) string {
+	literal := strings.Contains(s, "\n") && !strings.Contains(s, "'''") && !strings.HasSuffix(s, "'")
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			literal = false
+		}
+	}
+	if !literal {
+		return tomlString(s)
+	}
+	// The newline after the opening quotes is not part of the string.
+	return "'''\n" + s + "'''"
 }
 
 // tomlFloat writes f so that TOML reads it back as the same float, never
