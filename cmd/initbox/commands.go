@@ -105,8 +105,8 @@ Commands:
 		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(&b, `
-With no arguments, initbox runs $INITBOX_CONFIG or /etc/initbox/initbox.toml
-if there is one. A program named like a command is run with '%[1]s -- NAME'.
+With no arguments, initbox runs $INITBOX_CONFIG, or /etc/initbox/initbox.toml
+and /etc/initbox/initbox.d/*.toml if there are any. A program named like a command is run with '%[1]s -- NAME'.
 Run '%[1]s help COMMAND' for a command's options.
 
 Tini mode options:

@@ -61,7 +61,7 @@ func run(argv []string) int {
 	}
 	if !tiniOnly && len(args) == 0 {
 		// With no arguments, initbox runs its configuration if there is one.
-		if c, set := os.LookupEnv("INITBOX_CONFIG"); (set && c != "") || fileExists(defaultConfig) {
+		if c, set := os.LookupEnv("INITBOX_CONFIG"); (set && c != "") || hasDefaultConfig() {
 			in, r := startInit()
 			return runSupervisor(&env{name: name, in: in, r: r}, nil)
 		}
@@ -112,7 +112,12 @@ func run(argv []string) int {
 	}, in, r)
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// hasDefaultConfig reports whether the default configuration has a file:
+// the default file, or a drop-in in the default directory.
+func hasDefaultConfig() bool {
+	if _, err := os.Stat(defaultConfig); err == nil {
+		return true
+	}
+	dropIns, _ := filepath.Glob(filepath.Join(defaultDropIns, "*.toml"))
+	return len(dropIns) > 0
 }
