@@ -47,9 +47,10 @@ func timeTrue(r *report, workload string, rows []initCmd, runs int) {
 	}
 }
 
-// startup: INIT -- /bin/true against /bin/true alone (the floor).
-func startup(r *report, inits []initCmd, runs int) {
-	rows := append([]initCmd{{name: "/bin/true alone"}}, inits...)
+// startup: INIT -- /bin/true against /bin/true alone and against the Go
+// floor (a static Go program that only forks, execs and waits).
+func startup(r *report, inits []initCmd, floor initCmd, runs int) {
+	rows := append([]initCmd{{name: "/bin/true alone"}, floor}, inits...)
 	timeTrue(r, "startup", rows, runs)
 	r.ratios("startup", "wall", "initbox")
 	r.tableOf(fmt.Sprintf("start-up: INIT -- /bin/true, %d runs each, alternating", runs),

@@ -65,6 +65,7 @@ type options struct {
 	restarts    int
 	initbox     string
 	helper      string
+	floor       string
 	only        map[string]bool
 	outDir      string
 	keepPidMax  bool
@@ -137,6 +138,12 @@ func main() {
 	b := exec.Command("go", "build", "-o", o.helper, "./helper")
 	b.Stdout, b.Stderr = os.Stderr, os.Stderr
 	check(b.Run())
+	// The Go floor, static and stripped as initbox is (issue #17).
+	o.floor = filepath.Join(dir, "go-floor")
+	b = exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", o.floor, "./floor")
+	b.Env = append(os.Environ(), "CGO_ENABLED=0")
+	b.Stdout, b.Stderr = os.Stderr, os.Stderr
+	check(b.Run())
 
 	// pid_max is raised for the storms and restored on every way out.
 	restore := func() {}
@@ -160,7 +167,7 @@ func main() {
 	r.Inits = names
 	want := func(w string) bool { return len(o.only) == 0 || o.only[w] }
 	if want("startup") {
-		startup(r, inits, o.runs)
+		startup(r, inits, floorCmd(o), o.runs)
 	}
 	if want("orphans") {
 		restore = raisePidMax(o)
@@ -172,7 +179,7 @@ func main() {
 		signalLatency(r, inits, o)
 	}
 	if want("idle") {
-		idle(r, inits, o)
+		idle(r, append(slices.Clone(inits), floorCmd(o)), o)
 	}
 	if want("binary") {
 		binarySize(r, inits)
@@ -332,4 +339,10 @@ func check(err error) {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// floorCmd is the Go floor as a row: it takes no options, only the
+// program (issue #17).
+func floorCmd(o options) initCmd {
+	return initCmd{"go-floor", o.floor, []string{o.floor, "--"}}
 }

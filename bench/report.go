@@ -189,6 +189,7 @@ func (r *report) evaluateTargets() {
 		r.Targets = append(r.Targets, t)
 	}
 	ratio("start-up", "≤ 1.6 × tini-static", "startup", "wall", "tini-static", 1.6)
+	ratio("start-up against the Go floor", "≤ 1.15 × go-floor", "startup", "wall", "go-floor", 1.15)
 	ratio("orphan drain time (10,000)", "≤ 1.0 × tini", "orphans", "drain 10000", "tini", 1.0)
 	ratio("orphan drain time (100,000)", "≤ 1.0 × tini", "orphans", "drain 100000", "tini", 1.0)
 	ratio("signal latency p50", "≤ 1.2 × tini", "signal", "latency", "tini", 1.2)
