@@ -5,8 +5,10 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"syscall"
-	"time"
 
 	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
@@ -180,7 +182,7 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		}
 		// Whatever the stop was for (a restart, a failed start), it now
 		// ends stopped.
-		v.held, v.restartAfterStop, v.failing = true, false, false
+		v.held, v.restartAfterStop, v.failing = true, false, noFailure
 		v.reason = "stopped by " + by
 		return nil
 	default:
@@ -201,10 +203,7 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		}
 	}
 	s.log.Info(what+" by "+by, logging.String("service", name), logging.Int("pid", v.pid))
-	v.set(stopping, s.now())
-	s.kill(v, v.cfg.Stop.Signal)
-	gen := v.gen
-	v.timer = time.AfterFunc(v.cfg.Stop.Timeout, func() { s.events <- event{name: name, gen: gen, kind: evStopTimeout} })
+	s.beginStop(name, v)
 	return nil
 }
 
@@ -251,11 +250,16 @@ func (s *Supervisor) statusOf(name string, v *service) control.ServiceStatus {
 	default:
 		st.State = "waiting"
 	}
-	if v.cfg.Ready.Method() != "" {
+	if v.cfg.Ready.Method() != "" && (v.state == running || v.state == stopping) {
+		// Readiness is that of a live process: a stopped service is
+		// stopped, not "not ready" (issue #15).
 		st.Ready = "not ready"
-		if v.isReady() {
+		if v.checks != nil && v.checks.ready {
 			st.Ready = "ready"
 		}
+	}
+	if v.state == waiting && st.Reason == "" {
+		st.Reason = s.waitingFor(name, v)
 	}
 	if v.cfg.Health.Method() != "" || v.cfg.Health.Watchdog > 0 {
 		switch c := v.checks; {
@@ -278,6 +282,27 @@ func (s *Supervisor) statusOf(name string, v *service) control.ServiceStatus {
 		st.OOMKills = v.cg.OOMKills()
 	}
 	return st
+}
+
+// waitingFor says what a waiting service waits for: the dependencies that
+// do not hold yet, with their conditions.
+func (s *Supervisor) waitingFor(name string, v *service) string {
+	var deps []string
+	for _, dep := range slices.Sorted(maps.Keys(v.cfg.DependsOn)) {
+		cond := v.cfg.DependsOn[dep]
+		if d := s.svcs[dep]; d != nil {
+			if holds, _ := condition(d, cond); !holds {
+				deps = append(deps, fmt.Sprintf("%s (%s)", dep, cond))
+			}
+		}
+	}
+	if len(deps) > 0 {
+		return "waiting for " + strings.Join(deps, ", ")
+	}
+	if name == s.opts.ImplicitMain {
+		return "waiting for the other services to be up"
+	}
+	return ""
 }
 
 // API returns the supervisor's control surface, for control.Serve.

@@ -152,7 +152,7 @@ func (s *Supervisor) drain(name string, v *service) {
 	if s.shuttingDown {
 		timeout = min(timeout, max(time.Until(s.deadlineAt), 0))
 	}
-	time.AfterFunc(timeout, func() { s.events <- event{name: name, kind: evLeftoverKill, cg: g} })
+	s.after(timeout, event{name: name, kind: evLeftoverKill, cg: g})
 }
 
 // killDrain sends cgroup.kill to a leaf still draining after its stop

@@ -28,15 +28,19 @@ import (
 // checks is what runs beside one run of a service: its readiness wait,
 // its health loop, its watchdog. cancel ends them all.
 type checks struct {
-	cancel   context.CancelFunc
-	ready    bool // its ready check passed (or it has none)
-	healthy  bool // its last health verdict; true until a check fails enough
-	checked  bool // a health check has passed at least once
-	fails    int  // consecutive failed health checks
-	passes   int  // consecutive passed health checks
-	watchdog *time.Timer
-	deadline *time.Timer // ready timeout
-	status   string      // the last STATUS= it sent
+	ctx    context.Context
+	cancel context.CancelFunc
+	// healthFrom is when health failures start to count: ready, plus
+	// start_period; zero until ready.
+	healthFrom time.Time
+	ready      bool // its ready check passed (or it has none)
+	healthy    bool // its last health verdict; true until a check fails enough
+	checked    bool // a health check has passed at least once
+	fails      int  // consecutive failed health checks
+	passes     int  // consecutive passed health checks
+	watchdog   Timer
+	deadline   Timer  // ready timeout
+	status     string // the last STATUS= it sent
 }
 
 // notifySocket returns the address of the service's NOTIFY_SOCKET, made
@@ -61,7 +65,7 @@ func (s *Supervisor) notifySocket(name string, v *service) (string, error) {
 	go func() {
 		defer s.log.Recover("notify socket of " + name)
 		for m := range sock.Messages() {
-			s.events <- event{name: name, kind: evNotify, msg: m}
+			s.send(event{name: name, kind: evNotify, msg: m})
 		}
 	}()
 	return sock.Path(), nil
@@ -96,7 +100,7 @@ func (s *Supervisor) prepareReady(name string, v *service, env []string, extra [
 // that has just started (gen).
 func (s *Supervisor) startChecks(name string, v *service, env []string) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &checks{cancel: cancel, healthy: true}
+	c := &checks{ctx: ctx, cancel: cancel, healthy: true}
 	v.checks = c
 	gen := v.gen
 	r := v.cfg.Ready
@@ -114,7 +118,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 			err := p.Wait(ctx)
 			p.Close()
 			if ctx.Err() == nil {
-				s.events <- event{name: name, gen: gen, kind: evReady, err: err}
+				s.send(event{name: name, gen: gen, kind: evReady, err: err})
 			}
 		}()
 	default:
@@ -128,7 +132,7 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 				err := chk.Run(cctx)
 				ccancel()
 				if err == nil {
-					s.events <- event{name: name, gen: gen, kind: evReady}
+					s.send(event{name: name, gen: gen, kind: evReady})
 					return
 				}
 				select {
@@ -140,39 +144,53 @@ func (s *Supervisor) startChecks(name string, v *service, env []string) {
 		}()
 	}
 	if !c.ready {
-		c.deadline = time.AfterFunc(r.Timeout, func() { s.events <- event{name: name, gen: gen, kind: evReadyTimeout} })
+		c.deadline = s.after(r.Timeout, event{name: name, gen: gen, kind: evReadyTimeout})
 	}
+	if c.ready {
+		s.startHealth(name, v)
+	}
+	if h := v.cfg.Health; h.Watchdog > 0 {
+		// From the start, as systemd's WatchdogSec: WATCHDOG=1 may come
+		// before READY=1.
+		c.watchdog = s.after(h.Watchdog, event{name: name, gen: gen, kind: evWatchdog})
+	}
+}
+
+// startHealth begins the health checks of a run that has just become
+// ready: a check before would fail against a daemon still loading, and
+// those failures would restart it forever (issue #15). start_period
+// counts from now.
+func (s *Supervisor) startHealth(name string, v *service) {
+	c := v.checks
+	if c.healthFrom != (time.Time{}) {
+		return // ready again after RELOADING=1: the checks go on
+	}
+	c.healthFrom = s.now().Add(v.cfg.Health.StartPeriod)
 	h := v.cfg.Health
-	if m := h.Method(); m != "" {
-		chk := s.check(v, h.TCP, h.HTTP, "", h.Exec)
-		go func() {
-			defer s.log.Recover("health check of " + name)
+	if h.Method() == "" {
+		return
+	}
+	ctx, gen := c.ctx, v.gen
+	chk := s.check(v, h.TCP, h.HTTP, "", h.Exec)
+	go func() {
+		defer s.log.Recover("health check of " + name)
+		t := time.NewTicker(h.Interval)
+		defer t.Stop()
+		for {
+			cctx, ccancel := context.WithTimeout(ctx, h.Timeout)
+			err := chk.Run(cctx)
+			ccancel()
+			if ctx.Err() != nil {
+				return
+			}
+			s.send(event{name: name, gen: gen, kind: evHealth, err: err})
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(h.StartPeriod):
+			case <-t.C:
 			}
-			t := time.NewTicker(h.Interval)
-			defer t.Stop()
-			for {
-				cctx, ccancel := context.WithTimeout(ctx, h.Timeout)
-				err := chk.Run(cctx)
-				ccancel()
-				if ctx.Err() != nil {
-					return
-				}
-				s.events <- event{name: name, gen: gen, kind: evHealth, err: err}
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		}()
-	}
-	if h.Watchdog > 0 {
-		c.watchdog = time.AfterFunc(h.Watchdog, func() { s.events <- event{name: name, gen: gen, kind: evWatchdog} })
-	}
+		}
+	}()
 }
 
 // check builds a probe of the service's run; a check program starts as
@@ -239,20 +257,24 @@ func (s *Supervisor) readyEvent(name string, v *service, err error) {
 		c.deadline.Stop()
 	}
 	s.log.Info("ready", logging.String("service", name), logging.String("by", v.cfg.Ready.Method()), logging.Duration("after", s.now().Sub(v.startedAt).Round(time.Millisecond)))
+	s.startHealth(name, v)
 	s.schedule()
 }
 
-// notReady fails the start of a service that did not get ready: it is
-// stopped, and its exit goes through its restart policy as a failure.
+// notReady fails the start of a service that did not get ready.
 func (s *Supervisor) notReady(name string, v *service, why string) {
-	v.reason = why
 	s.log.Error("failed to start: "+why, logging.String("service", name))
-	s.kill(v, v.cfg.Stop.Signal)
-	gen := v.gen
-	v.timer = time.AfterFunc(v.cfg.Stop.Timeout, func() { s.events <- event{name: name, gen: gen, kind: evStopTimeout} })
-	v.set(stopping, s.now())
+	s.failRun(name, v, why, startFailed)
+}
+
+// failRun stops a run that failed while its process lives (not ready in
+// time, unhealthy): its exit then goes through its restart policy as a
+// failure, with why as its reason, not the status its stop gave it.
+func (s *Supervisor) failRun(name string, v *service, why string, f failure) {
+	v.reason = why
+	s.beginStop(name, v)
 	v.restartAfterStop = false
-	v.failing = true
+	v.failing = f
 }
 
 // notifyEvent handles one sd_notify message.
@@ -284,7 +306,7 @@ func (s *Supervisor) notifyEvent(name string, v *service, m notify.Message) {
 	if m.ExtendTimeout > 0 && c.deadline != nil && !c.ready {
 		gen := v.gen
 		c.deadline.Stop()
-		c.deadline = time.AfterFunc(m.ExtendTimeout, func() { s.events <- event{name: name, gen: gen, kind: evReadyTimeout} })
+		c.deadline = s.after(m.ExtendTimeout, event{name: name, gen: gen, kind: evReadyTimeout})
 	}
 	if m.Watchdog && c.watchdog != nil {
 		c.watchdog.Reset(v.cfg.Health.Watchdog)
@@ -328,6 +350,10 @@ func (s *Supervisor) healthEvent(name string, v *service, err error) {
 		}
 		return
 	}
+	if s.now().Before(c.healthFrom) {
+		s.log.Debug("health check failed within start_period: not counted", logging.String("service", name), logging.Err(err))
+		return
+	}
 	c.passes, c.fails = 0, c.fails+1
 	s.log.Warn("health check failed", logging.String("service", name), logging.Int("failures", c.fails), logging.Err(err))
 	if c.healthy && c.fails >= h.FailureThreshold {
@@ -343,8 +369,10 @@ func (s *Supervisor) unhealthy(name string, v *service, why string) {
 	s.log.Error(why, logging.String("service", name), logging.String("action", string(action)))
 	switch action {
 	case config.HealthRestart:
-		if err := s.stopOne(name, true, "its health action"); err != nil {
-			s.log.Warn("cannot restart", logging.String("service", name), logging.Err(err))
+		// A failure like any other: its restart policy, its backoff and
+		// its start limit apply (issue #15), not a restart by request.
+		if v.state == running && !s.shuttingDown {
+			s.failRun(name, v, why, unhealthyRestart)
 		}
 	case config.HealthStop:
 		// Stopped, then failed for good (docs/config.md): an essential

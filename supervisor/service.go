@@ -44,7 +44,7 @@ type service struct {
 	since time.Time // when it entered state
 	pid   int
 	gen   int // incremented by each start; events of earlier runs are dropped
-	timer *time.Timer
+	timer Timer
 
 	startedAt time.Time
 	starts    int         // processes started
@@ -88,10 +88,20 @@ type service struct {
 	// failOnStop: its health action stopped it, and its end is a failure
 	// for good.
 	failOnStop bool
-	// failing: it is being stopped because its start failed (not ready
-	// in time); its exit counts as a failure, not as a stop.
-	failing bool
+	// failing: it is being stopped because its run failed (not ready in
+	// time, unhealthy); its exit counts as a failure, not as a stop.
+	failing failure
 }
+
+type failure int
+
+const (
+	noFailure   failure = iota
+	startFailed         // its restart policy applies
+	// unhealthyRestart: its health action restarts it whatever its
+	// policy, with the backoff and start limit of a failure (issue #15).
+	unhealthyRestart
+)
 
 // set moves the service to st, noting when for its status.
 func (v *service) set(st state, now time.Time) {
@@ -230,6 +240,7 @@ func (s *Supervisor) start(name string, v *service) {
 		return
 	}
 	v.window = append(v.window, now)
+	v.reason = "" // a new run: what ended the last one is in its LAST-EXIT
 	s.gens++
 	v.gen = s.gens
 	v.starts++
@@ -238,12 +249,13 @@ func (s *Supervisor) start(name string, v *service) {
 	if err != nil {
 		code := launch.ExitStatus(err)
 		s.log.Error("cannot start", logging.String("service", name), logging.Err(err))
+		v.reason = "cannot start: " + err.Error()
 		v.startedAt = now
 		// Deliver the failure as an exit through the loop, like any other,
 		// so that the restart policy applies; not at once, since schedule,
 		// which called start, is still walking the services.
 		go func() {
-			s.events <- event{name: name, gen: gen, kind: evExit, exit: reaper.Exit{Pid: 0, Status: unix.WaitStatus(code << 8)}}
+			s.send(event{name: name, gen: gen, kind: evExit, exit: reaper.Exit{Pid: 0, Status: unix.WaitStatus(code << 8)}})
 		}()
 		v.set(unstarted, s.now())
 		return
@@ -253,7 +265,7 @@ func (s *Supervisor) start(name string, v *service) {
 	s.log.Info("started", logging.String("service", name), logging.Int("pid", pid), logging.Int("start", v.starts))
 	go func() {
 		e := <-exited
-		s.events <- event{name: name, gen: gen, kind: evExit, exit: e}
+		s.send(event{name: name, gen: gen, kind: evExit, exit: e})
 	}()
 }
 
@@ -271,10 +283,11 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	v.pid = 0
 	v.stopTimer()
 	v.stopChecks()
-	failedStart := v.failing
-	if v.failing {
-		// Stopped because its start failed: its exit is the failure.
-		v.failing = false
+	failing := v.failing
+	failedStart := failing != noFailure
+	if failedStart {
+		// Stopped because its run failed: its exit is the failure.
+		v.failing = noFailure
 		if !s.shuttingDown {
 			v.state = running
 		}
@@ -325,6 +338,13 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		return
 	}
 
+	if v.cfg.Main && failedStart {
+		v.set(finished, s.now())
+		v.failed = true
+		s.log.Error("main service failed: stopping everything", append(fields, logging.String("reason", v.reason))...)
+		s.shutdown("main service "+name+" failed: "+v.reason, max(code, 1), true)
+		return
+	}
 	if v.cfg.Main {
 		v.set(finished, s.now())
 		v.cleanStop = true
@@ -340,21 +360,29 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	case config.RestartOnFailure:
 		restart = !v.succeeded
 	}
+	if failing == unhealthyRestart {
+		restart = true
+	}
+	// The failure's own reason, not the status its stop gave it (issue
+	// #15: a TERM trap's exit 0 after a ready timeout).
+	why := "exited with " + e.String()
+	if (failedStart || e.Pid == 0 || v.oomKilled) && v.reason != "" {
+		why = v.reason
+	}
 	if !restart {
 		v.set(finished, s.now())
 		v.cleanStop = v.succeeded
 		if v.succeeded {
 			s.log.Info("exited", fields...)
 		} else {
-			why := "exited with " + e.String()
-			if e.Pid == 0 {
-				why = "could not start (" + e.String() + ")"
-			}
 			s.failForGood(name, v, why, code)
 			return
 		}
 		s.schedule()
 		return
+	}
+	if !v.succeeded {
+		v.reason = why
 	}
 
 	var delay time.Duration
@@ -362,7 +390,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	v.set(backoff, s.now())
 	s.log.Warn("exited: restarting", append(fields, logging.Duration("delay", delay))...)
 	gen := v.gen
-	v.timer = time.AfterFunc(delay, func() { s.events <- event{name: name, gen: gen, kind: evRestart} })
+	v.timer = s.after(delay, event{name: name, gen: gen, kind: evRestart})
 }
 
 // backoffDelays returns how long to wait before restarting a service whose
@@ -384,6 +412,11 @@ func backoffDelays(r *config.Restart, cur, ran time.Duration) (delay, next time.
 // failForGood marks the service failed with no restart left, fails what
 // depends on it, and stops everything if it is essential.
 func (s *Supervisor) failForGood(name string, v *service, why string, code int) {
+	if code == 0 {
+		// A failure is never initbox's success (issue #15), whatever the
+		// status of the process it stopped.
+		code = 1
+	}
 	v.set(finished, s.now())
 	v.failed, v.reason = true, why
 	fields := []logging.Field{logging.String("service", name), logging.String("reason", why)}
@@ -409,7 +442,7 @@ func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) {
 	_ = unix.Kill(-pgid, unix.SIGCONT)
 	// The event names the group, not the run: a restart in the meantime
 	// must not save the leftovers of the run before.
-	time.AfterFunc(v.cfg.Stop.Timeout, func() { s.events <- event{name: name, kind: evLeftoverKill, pgid: pgid} })
+	s.after(v.cfg.Stop.Timeout, event{name: name, kind: evLeftoverKill, pgid: pgid})
 }
 
 // fork starts the service's process with its environment, user, directory

@@ -60,8 +60,8 @@ type Options struct {
 	// PROGRAM`: it starts only once every other enabled service is ready
 	// or has failed for good, as s6-overlay's CMD does.
 	ImplicitMain string
-	// Now is the clock; nil means time.Now. Tests set it.
-	Now func() time.Time
+	// Clock is the supervisor's time; nil is the real one. Tests set it.
+	Clock Clock
 	// Cgroups, if not nil, gives each service a cgroup of its own.
 	Cgroups *cgroup.Tree
 	// Reload, if not nil, reads the configuration again, validated, for
@@ -83,7 +83,7 @@ type Supervisor struct {
 	// copies counts the goroutines copying services' output; Run waits
 	// for them before it returns. Add is called only by Run's goroutine.
 	copies sync.WaitGroup
-	now    func() time.Time
+	clock  Clock
 
 	// reqs carries calls from other goroutines (api.go); ended is closed
 	// when Run returns, so that no call waits for it forever.
@@ -112,6 +112,44 @@ type event struct {
 	msg  notify.Message // evNotify
 	err  error          // evReady, evHealth: the check's failure
 }
+
+// send hands ev to Run's loop, or drops it once Run has returned: a timer
+// or an exit that comes late must not block its goroutine forever (issue
+// #15).
+func (s *Supervisor) send(ev event) {
+	select {
+	case s.events <- ev:
+	case <-s.ended:
+		if ev.msg.BarrierFD != nil {
+			ev.msg.BarrierFD.Close() // its sender waits for this
+		}
+	}
+}
+
+// after sends ev to the loop once d has passed, unless stopped before.
+func (s *Supervisor) after(d time.Duration, ev event) Timer {
+	return s.clock.AfterFunc(d, func() { s.send(ev) })
+}
+
+func (s *Supervisor) now() time.Time { return s.clock.Now() }
+
+// Clock is the time the supervisor's decisions go by: real, or a fake one
+// that tests move by hand.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is what Clock.AfterFunc returns; *time.Timer is one.
+type Timer interface {
+	Stop() bool
+	Reset(d time.Duration) bool
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                            { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 type eventKind int
 
@@ -147,10 +185,10 @@ func New(opts Options) *Supervisor {
 		ended:  make(chan struct{}),
 		out:    output.NewSink(opts.Stdout),
 		errOut: output.NewSink(opts.Stderr),
-		now:    opts.Now,
+		clock:  opts.Clock,
 	}
-	if s.now == nil {
-		s.now = time.Now
+	if s.clock == nil {
+		s.clock = realClock{}
 	}
 	s.launcher = launch.New(opts.Starter, opts.Fork)
 	for _, name := range s.order {
@@ -460,16 +498,25 @@ func (s *Supervisor) stopReady() {
 		if v.state != running || s.hasRunningDependent(name) {
 			continue
 		}
-		v.set(stopping, s.now())
-		// stop.timeout never reaches beyond what is left of
-		// init.shutdown_timeout (issue #3): the SIGKILL comes no later than
-		// the budget allows, and the log says when it will.
-		timeout := min(v.cfg.Stop.Timeout, max(time.Until(s.deadlineAt), 0))
-		s.log.Info("stopping", logging.String("service", name), logging.Int("pid", v.pid), logging.String("signal", signals.Name(v.cfg.Stop.Signal)), logging.Duration("timeout", timeout))
-		s.kill(v, v.cfg.Stop.Signal)
-		gen := v.gen
-		v.timer = time.AfterFunc(timeout, func() { s.events <- event{name: name, gen: gen, kind: evStopTimeout} })
+		s.beginStop(name, v)
 	}
+}
+
+// beginStop sends the service its stop signal and arms its stop timeout,
+// after which it gets SIGKILL.
+func (s *Supervisor) beginStop(name string, v *service) {
+	timeout := v.cfg.Stop.Timeout
+	if s.shuttingDown {
+		// stop.timeout never reaches beyond what is left of
+		// init.shutdown_timeout (issue #3): the SIGKILL comes no later
+		// than the budget allows, and the log says when it will.
+		timeout = min(timeout, max(time.Until(s.deadlineAt), 0))
+	}
+	v.set(stopping, s.now())
+	s.log.Info("stopping", logging.String("service", name), logging.Int("pid", v.pid), logging.String("signal", signals.Name(v.cfg.Stop.Signal)), logging.Duration("timeout", timeout))
+	s.kill(v, v.cfg.Stop.Signal)
+	v.stopTimer()
+	v.timer = s.after(timeout, event{name: name, gen: v.gen, kind: evStopTimeout})
 }
 
 // hasRunningDependent reports whether a running service depends on name,
@@ -540,8 +587,9 @@ func (s *Supervisor) kill(v *service, sig syscall.Signal) {
 		return reaper.KillGroup(v.pid, sig)
 	}
 	err := send(sig)
-	if sig == unix.SIGTERM || sig == unix.SIGHUP || sig == unix.SIGINT {
-		// A stopped process acts on the signal only once continued.
+	if sig != unix.SIGKILL && sig != unix.SIGCONT {
+		// A stopped process acts on any signal but SIGKILL only once
+		// continued (issue #15: nginx stops on SIGQUIT).
 		_ = send(unix.SIGCONT)
 	}
 	if err != nil && err != os.ErrProcessDone {
