@@ -302,6 +302,12 @@ const (
 	StopGroup StopMode = "group"
 	// StopProcess signals the service's process only.
 	StopProcess StopMode = "process"
+	// StopMixed, systemd's KillMode=mixed, signals the service's process
+	// only; once it has exited, or after the timeout, what is left of the
+	// service (its cgroup, else its process group) gets SIGKILL. For
+	// daemons that stop their own workers: PostgreSQL, nginx, gunicorn
+	// (issue #15).
+	StopMixed StopMode = "mixed"
 )
 
 // Allowed values of each enumeration, in the order messages list them.
@@ -310,7 +316,7 @@ var (
 	types       = []string{string(TypeSimple), string(TypeOneshot), string(TypeNotify)}
 	conditions  = []string{string(ConditionStarted), string(ConditionReady), string(ConditionHealthy), string(ConditionCompleted), string(ConditionSucceeded)}
 	policies    = []string{string(RestartNever), string(RestartOnFailure), string(RestartAlways)}
-	stopModes   = []string{string(StopCgroup), string(StopGroup), string(StopProcess)}
+	stopModes   = []string{string(StopCgroup), string(StopGroup), string(StopProcess), string(StopMixed)}
 	cgroupModes = []string{string(CgroupAuto), string(CgroupRequired), string(CgroupOff)}
 	outputKinds = []string{string(OutputInherit), string(OutputNull), "file:PATH", "append:PATH"}
 )

@@ -412,7 +412,7 @@ func TestErrors(t *testing.T) {
 				`6:10: services.a.stdout: unknown output "files:/x" (want inherit, null, file:PATH or append:PATH); did you mean "file:PATH"?`,
 				`7:10: services.a.stderr: unknown output "sdtout" (want inherit, null, file:PATH, append:PATH or stdout); did you mean "stdout"?`,
 				`8:22: services.a.restart.policy: unknown restart policy "allways" (want never, on-failure or always); did you mean "always"?`,
-				`9:17: services.a.stop.mode: unknown stop mode "cgroups" (want cgroup, group or process); did you mean "cgroup"?`,
+				`9:17: services.a.stop.mode: unknown stop mode "cgroups" (want cgroup, group, process or mixed); did you mean "cgroup"?`,
 				`12:20: services.b.depends_on.a: unknown condition "readdy" (want started, ready, healthy, completed or succeeded); did you mean "ready"?`,
 			},
 		},
@@ -1260,5 +1260,26 @@ func TestMainHealthStop(t *testing.T) {
 	want := `initbox.toml:4:38: services.app.health.action: the main service cannot be stopped alone; use "shutdown" (everything stops) or "restart"`
 	if err == nil || err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// TestStopModes: every stop mode parses, "mixed" too (issue #15); a bad one
+// is an error at its file:line:col.
+func TestStopModes(t *testing.T) {
+	for _, c := range []struct{ mode, err string }{
+		{"cgroup", ""}, {"group", ""}, {"process", ""}, {"mixed", ""},
+		{"mixd", `initbox.toml:3:17: services.a.stop.mode: unknown stop mode "mixd" (want cgroup, group, process or mixed); did you mean "mixed"?`},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			cfg, err := Parse("initbox.toml", []byte("[services.a]\nshell = \"a\"\nstop = { mode = \""+c.mode+"\" }\n"), noEnv)
+			switch {
+			case c.err == "" && err != nil:
+				t.Fatal(err)
+			case c.err == "" && cfg.Services["a"].Stop.Mode != StopMode(c.mode):
+				t.Fatalf("mode %q, want %q", cfg.Services["a"].Stop.Mode, c.mode)
+			case c.err != "" && (err == nil || err.Error() != c.err):
+				t.Fatalf("got:\n%v\nwant:\n%s", err, c.err)
+			}
+		})
 	}
 }

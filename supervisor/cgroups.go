@@ -140,7 +140,14 @@ func (s *Supervisor) drain(name string, v *service) {
 		return
 	}
 	v.draining = true
-	if v.state != stopping {
+	if v.cfg.Stop.Mode == config.StopMixed {
+		// Its main process is gone, and with it whoever would have
+		// stopped the workers in order: as systemd's KillMode=mixed.
+		s.log.Info("killing the processes the service's main process left in its cgroup (stop.mode mixed)", logging.String("service", name))
+		if err := v.cg.Kill(); err != nil {
+			s.log.Warn("cannot kill the service's cgroup", logging.String("service", name), logging.Err(err))
+		}
+	} else if v.state != stopping {
 		// A stop has signalled them already; once is enough for a process
 		// busy cleaning up.
 		n, _ := v.cg.Signal(v.cfg.Stop.Signal)

@@ -246,3 +246,34 @@ func stamp(t *testing.T, path string) time.Time {
 	}
 	return s[0]
 }
+
+// TestStopModeMixed: the stop signal reaches the main process only; once
+// it has exited, what it left in its process group gets SIGKILL at once,
+// not after stop.timeout.
+func TestStopModeMixed(t *testing.T) {
+	s, _, _, dir := start(t, `
+[services.d]
+shell = '''sh -c 'trap "" TERM; echo $$$$ >@D@/worker; exec sleep 1000' & trap 'exit 0' TERM; touch @D@/up; while :; do sleep 0.05; done'''
+stop = { mode = "mixed", timeout = "5s" }
+[services.other]
+command = ["sleep", "1000"]
+`)
+	waitFor(t, "d up", func() bool { return exists(filepath.Join(dir, "up")) && exists(filepath.Join(dir, "worker")) })
+	var worker int
+	waitFor(t, "the worker's pid", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "worker"))
+		worker, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return worker > 0
+	})
+	t0 := time.Now()
+	if err := s.StopService("d"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the worker killed", func() bool { st := procState(worker); return st == 0 || st == 'Z' })
+	if took := time.Since(t0); took > 2*time.Second {
+		t.Fatalf("the worker was killed %v after the stop, want once the main process exited", took)
+	}
+	if st := statusOf(t, s, "d"); st.LastExit != "exit status 0" {
+		t.Fatalf("last exit %q, want exit status 0 (its TERM trap)", st.LastExit)
+	}
+}

@@ -306,7 +306,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	}
 
 	switch {
-	case e.Pid > 0 && v.cg != nil && v.cfg.Stop.Mode == config.StopCgroup:
+	case e.Pid > 0 && v.cg != nil && (v.cfg.Stop.Mode == config.StopCgroup || v.cfg.Stop.Mode == config.StopMixed):
 		s.drain(name, v)
 	case e.Pid > 0 && v.cfg.Stop.Mode != config.StopProcess && !v.cfg.Main:
 		// No cgroup: "cgroup" acts as "group".
@@ -435,6 +435,13 @@ func (s *Supervisor) failForGood(name string, v *service, why string, code int) 
 // same when the main process exits).
 func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) {
 	if unix.Kill(-pgid, 0) != nil {
+		return
+	}
+	if v.cfg.Stop.Mode == config.StopMixed {
+		// Its main process is gone, and with it whoever would have
+		// stopped the workers in order: as systemd's KillMode=mixed.
+		s.log.Info("killing the processes the service's main process left (stop.mode mixed)", logging.String("service", name), logging.Int("pgid", pgid))
+		_ = unix.Kill(-pgid, unix.SIGKILL)
 		return
 	}
 	s.log.Info("stopping processes the service left", logging.String("service", name), logging.Int("pgid", pgid))

@@ -569,18 +569,20 @@ func (s *Supervisor) killAll() {
 
 // kill signals the service as its stop mode says: every process of its
 // cgroup, its process group (also for "cgroup" without a cgroup), or its
-// process alone.
+// process alone; "mixed" sends SIGKILL as "cgroup" does and any other
+// signal as "process".
 func (s *Supervisor) kill(v *service, sig syscall.Signal) {
 	if v.pid == 0 {
 		return
 	}
+	mode := v.cfg.Stop.Mode
 	send := func(sig syscall.Signal) error {
 		switch {
-		case v.cfg.Stop.Mode == config.StopProcess:
+		case mode == config.StopProcess, mode == config.StopMixed && sig != unix.SIGKILL:
 			return s.opts.Starter.Signal(v.pid, sig)
-		case v.cg != nil && v.cfg.Stop.Mode == config.StopCgroup && sig == unix.SIGKILL:
+		case v.cg != nil && (mode == config.StopCgroup || mode == config.StopMixed) && sig == unix.SIGKILL:
 			return v.cg.Kill()
-		case v.cg != nil && v.cfg.Stop.Mode == config.StopCgroup:
+		case v.cg != nil && mode == config.StopCgroup:
 			_, err := v.cg.Signal(sig)
 			return err
 		}

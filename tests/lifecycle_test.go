@@ -6,6 +6,7 @@ package tests
 // PostgreSQL) need from the supervisor's life cycle, run as PID 1.
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -63,5 +64,71 @@ shell = '''trap 'exit 0' TERM; while :; do sleep 0.05; done'''
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("no %q in the log\n%v", want, r)
 		}
+	}
+}
+
+// TestLifecycleStopModeMixed: a daemon that stops its own workers (as
+// PostgreSQL's postmaster does) under stop.mode = "mixed": its stop signal
+// reaches the main process only, and once that has exited its workers get
+// SIGKILL, never the stop signal. Under "cgroup" the workers get it too
+// (PostgreSQL's backends cancel their queries on it).
+func TestLifecycleStopModeMixed(t *testing.T) {
+	for _, c := range []struct {
+		mode        string
+		workersTerm bool
+	}{
+		{"mixed", false},
+		{"cgroup", true},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			// The workers trap TERM and carry on; the main process traps
+			// it, notes it and exits without waiting for them.
+			dir, file := svConfig(t, `
+[init]
+grace = "0s"
+
+[services.daemon]
+shell = '''
+for i in 1 2; do
+  sh -c 'trap "echo \$$$$ >>@D@/workers.term" TERM; echo \$$$$ >>@D@/workers; while :; do sleep 0.05; done' &
+done
+trap 'touch @D@/main.term; exit 0' TERM
+touch @D@/up
+while :; do sleep 0.05; done
+'''
+stop = { mode = "`+c.mode+`", timeout = "3s" }
+`)
+			p := svStart(t, file, nil)
+			p.waitExists(filepath.Join(dir, "up"), 10*time.Second)
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				b, _ := os.ReadFile(filepath.Join(dir, "workers"))
+				if strings.Count(string(b), "\n") == 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the workers did not start: %q", b)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			sigAt := time.Since(p.start)
+			p.signal(syscall.SIGTERM)
+			r := p.wait()
+			wantExit(t, r, 0)
+			if !exists(filepath.Join(dir, "main.term")) {
+				t.Fatalf("the main process did not get SIGTERM\n%v", r)
+			}
+			if got := exists(filepath.Join(dir, "workers.term")); got != c.workersTerm {
+				t.Fatalf("the workers got SIGTERM: %v, want %v\n%v", got, c.workersTerm, r)
+			}
+			if c.mode == "mixed" {
+				// Killed when the main process exited, not at stop.timeout.
+				if took := stopTook(r, sigAt); took > 2*time.Second {
+					t.Fatalf("the stop took %v, want the workers killed once the main process exited\n%v", took, r)
+				}
+				if !strings.Contains(r.stderr, "stop.mode mixed") {
+					t.Errorf("no line about killing what the main process left\n%v", r)
+				}
+			}
+		})
 	}
 }
