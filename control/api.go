@@ -39,7 +39,24 @@ type API interface {
 	Reload() error
 	// Logs returns the last lines of the service's output, oldest first.
 	Logs(name string, lines int) ([]string, error)
+	// Wait returns once every service in names has reached goal (nil),
+	// or one cannot any more, or timeout (> 0) has passed: then the error
+	// says which and why.
+	Wait(names []string, goal Goal, timeout time.Duration) error
 }
+
+// Goal is what `initbox ctl start|stop|restart --wait` waits for.
+type Goal string
+
+// Goals of API.Wait.
+const (
+	// GoalStopped: nothing of the service is left: no process, and its
+	// cgroup (its process group without one) is empty.
+	GoalStopped Goal = "stopped"
+	// GoalUp: the service runs and is ready, or, a oneshot, has
+	// succeeded.
+	GoalUp Goal = "up"
+)
 
 // ErrUnknownService is wrapped by API errors about a name that is not a
 // service. The control socket answers them with 404, and `initbox ctl` exits

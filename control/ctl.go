@@ -38,9 +38,12 @@ const Usage = `Usage: initbox ctl [--socket PATH] [--json] COMMAND [ARGS]
 
 commands:
   status [NAME]        every service, or one, as a table
-  start NAME           start a stopped, exited or failed service
-  stop NAME            stop a service; it stays stopped
-  restart NAME         stop a service, then start it
+  start [--wait [--timeout D]] NAME...
+                       start stopped, exited or failed services
+  stop [--wait [--timeout D]] NAME...
+                       stop services; they stay stopped
+  restart [--wait [--timeout D]] NAME...
+                       stop services, then start them
   signal SIG NAME      send a signal (HUP, SIGHUP, 1, RTMIN+3)
   reload               re-read the config
   logs [-n N] NAME     the last N lines of a service's output (default 100)
@@ -50,6 +53,9 @@ an initbox answers (where initbox puts it when the config does not say):
 /run/initbox/control.sock, $XDG_RUNTIME_DIR/initbox/control.sock,
 /tmp/initbox-UID/control.sock, the abstract @initbox/mnt-N/control.sock.
 --json prints the server's JSON answer as is.
+--wait returns once the services are stopped (nothing of them left) or, for
+start and restart, running and ready; with --timeout D (30s, 2m) at most
+after D. It fails (exit 1, with the reason) when one cannot get there.
 exit status: 0 ok, 1 refused or failed, 2 usage, 3 cannot connect.
 `
 
@@ -116,10 +122,11 @@ func Ctl(args []string, stdout, stderr io.Writer) int {
 			return usage("status takes at most one service name")
 		}
 	case "start", "stop", "restart":
-		if len(rest) != 1 {
-			return usage(cmd + " takes one service name")
+		names, wait, werr := parseWait(cmd, rest)
+		if werr != "" {
+			return usage(werr)
 		}
-		method, target = "POST", "/v1/services/"+escapePath(rest[0])+"/"+cmd
+		return action(socket, cmd, names, wait, jsonOut, stdout, stderr)
 	case "signal":
 		if len(rest) != 2 {
 			return usage("signal takes a signal and a service name: signal HUP web")
@@ -176,25 +183,9 @@ func Ctl(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	var code int
-	var body []byte
-	var err error
-	if socket != "" {
-		code, body, err = roundTrip(socket, method, target)
-	} else {
-		var fd int
-		if fd, socket, err = dialAuto(defaultSearch()); err == nil {
-			code, body, err = exchange(fd, socket, method, target)
-		}
-	}
-	if err != nil {
-		var ce *connectError
-		if errors.As(err, &ce) {
-			fmt.Fprintf(stderr, "initbox ctl: %v\n", err)
-			return exitConnect
-		}
-		fmt.Fprintf(stderr, "initbox ctl: %s %s: %v\n", method, target, err)
-		return exitRefused
+	code, body, rc := ctlRequest(socket, method, target, stderr)
+	if rc != exitOK {
+		return rc
 	}
 	if code != 200 {
 		fmt.Fprintf(stderr, "initbox ctl: %s\n", errorMessage(code, body))
@@ -239,6 +230,128 @@ func Ctl(args []string, stdout, stderr io.Writer) int {
 		stdout.Write(b)
 	}
 	return exitOK
+}
+
+// waitSpec is what --wait and --timeout asked for; the zero value waits
+// for nothing.
+type waitSpec struct {
+	on      bool
+	timeout string // "" without a limit
+}
+
+// parseWait reads start, stop and restart's arguments: names, --wait,
+// --timeout D (or --timeout=D). problem is a usage error.
+func parseWait(cmd string, args []string) (names []string, w waitSpec, problem string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--wait":
+			w.on = true
+		case a == "--timeout":
+			if i+1 >= len(args) {
+				return nil, w, "--timeout needs a duration"
+			}
+			i++
+			w.timeout = args[i]
+		case strings.HasPrefix(a, "--timeout="):
+			w.timeout = strings.TrimPrefix(a, "--timeout=")
+		case strings.HasPrefix(a, "-"):
+			return nil, w, cmd + ": unknown flag " + a
+		default:
+			names = append(names, a)
+		}
+	}
+	if len(names) == 0 {
+		return nil, w, cmd + " takes one or more service names"
+	}
+	if w.timeout != "" {
+		if !w.on {
+			return nil, w, "--timeout goes with --wait"
+		}
+		if d, err := time.ParseDuration(w.timeout); err != nil || d <= 0 {
+			return nil, w, "--timeout: want a duration > 0, e.g. 30s"
+		}
+	}
+	for _, n := range names {
+		if strings.Contains(n, ",") {
+			return nil, w, "no service name has a comma: " + strconv.Quote(n)
+		}
+	}
+	return names, w, ""
+}
+
+// action asks for cmd (start, stop, restart) of each service in turn,
+// then, with --wait, waits until all have reached its end.
+func action(socket, cmd string, names []string, w waitSpec, jsonOut bool, stdout, stderr io.Writer) int {
+	var last []byte
+	for _, n := range names {
+		code, body, rc := ctlRequest(socket, "POST", "/v1/services/"+escapePath(n)+"/"+cmd, stderr)
+		if rc != exitOK {
+			return rc
+		}
+		if code != 200 {
+			fmt.Fprintf(stderr, "initbox ctl: %s\n", errorMessage(code, body))
+			return exitRefused
+		}
+		last = body
+	}
+	if w.on {
+		goal := GoalUp
+		if cmd == "stop" {
+			goal = GoalStopped
+		}
+		escaped := make([]string, len(names))
+		for i, n := range names {
+			escaped[i] = escapePath(n)
+		}
+		target := "/v1/wait?for=" + string(goal) + "&services=" + strings.Join(escaped, ",")
+		if w.timeout != "" {
+			target += "&timeout=" + escapePath(w.timeout)
+		}
+		code, body, rc := ctlRequest(socket, "GET", target, stderr)
+		if rc != exitOK {
+			return rc
+		}
+		if code != 200 {
+			fmt.Fprintf(stderr, "initbox ctl: %s\n", errorMessage(code, body))
+			return exitRefused
+		}
+		last = body
+	}
+	if jsonOut {
+		stdout.Write(last)
+		if !bytes.HasSuffix(last, []byte("\n")) {
+			io.WriteString(stdout, "\n")
+		}
+	}
+	return exitOK
+}
+
+// ctlRequest sends one request to socket ("" looks in the places of
+// Locations) and returns the answer's code and body, or a non-zero exit
+// status once the failure is on stderr.
+func ctlRequest(socket, method, target string, stderr io.Writer) (int, []byte, int) {
+	var code int
+	var body []byte
+	var err error
+	if socket != "" {
+		code, body, err = roundTrip(socket, method, target)
+	} else {
+		var fd int
+		if fd, socket, err = dialAuto(defaultSearch()); err == nil {
+			code, body, err = exchange(fd, socket, method, target)
+		}
+	}
+	if err != nil {
+		var ce *connectError
+		if errors.As(err, &ce) {
+			fmt.Fprintf(stderr, "initbox ctl: %v\n", err)
+			return 0, nil, exitConnect
+		}
+		fmt.Fprintf(stderr, "initbox ctl: %s %s: %v\n", method, target, err)
+		return 0, nil, exitRefused
+	}
+	return code, body, exitOK
 }
 
 // errorMessage is the server's {"error":...} message, or the status and

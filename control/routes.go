@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/signals"
@@ -90,6 +91,12 @@ func controlHandler(api API, log *logging.Logger) func(request, int) response {
 			}
 			return jsonResponse(200, okBody)
 
+		case len(segs) == 2 && segs[1] == "wait":
+			if r, ok := want("GET"); !ok {
+				return r
+			}
+			return waitRoute(api, req.query)
+
 		case len(segs) == 3 && segs[1] == "services" && segs[2] != "":
 			if r, ok := want("GET"); !ok {
 				return r
@@ -170,4 +177,32 @@ func controlHandler(api API, log *logging.Logger) func(request, int) response {
 		}
 		return errorResponse(404, "no route "+req.path+"; see docs/ctl.md")
 	}
+}
+
+// waitRoute answers GET /v1/wait?for=stopped|up&services=A,B[&timeout=D]:
+// it holds the answer until the services reached the goal (200), or one
+// cannot or the timeout passed (500, the message says which and why).
+func waitRoute(api API, query string) response {
+	goal, found, ok := queryValue(query, "for")
+	if !ok || !found || (Goal(goal) != GoalStopped && Goal(goal) != GoalUp) {
+		return errorResponse(400, "for: want stopped or up")
+	}
+	list, found, ok := queryValue(query, "services")
+	if !ok || !found || list == "" {
+		return errorResponse(400, "services: want one or more names, separated by commas")
+	}
+	var timeout time.Duration
+	if v, found, ok := queryValue(query, "timeout"); !ok {
+		return errorResponse(400, "malformed query")
+	} else if found {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errorResponse(400, "timeout: want a duration > 0, e.g. 30s")
+		}
+		timeout = d
+	}
+	if err := api.Wait(strings.Split(list, ","), Goal(goal), timeout); err != nil {
+		return apiError(err)
+	}
+	return jsonResponse(200, okBody)
 }

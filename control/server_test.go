@@ -90,6 +90,19 @@ func (f *fakeAPI) Logs(name string, lines int) ([]string, error) {
 	return l, nil
 }
 
+// Wait records one call per name; worker never comes up.
+func (f *fakeAPI) Wait(names []string, goal Goal, timeout time.Duration) error {
+	for _, n := range names {
+		if err := f.record(fmt.Sprintf("wait %s %v", goal, timeout), n); err != nil {
+			return err
+		}
+		if n == "worker" && goal == GoalUp {
+			return errors.New("worker failed: killed by the OOM killer at memory_max=64MiB")
+		}
+	}
+	return nil
+}
+
 func (f *fakeAPI) lastCall() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -214,6 +227,13 @@ func TestRoutes(t *testing.T) {
 		{"signal bad", post("/v1/services/web/signal?signal=NOPE"), 400, `unknown name`, ""},
 		{"signal unknown service", post("/v1/services/nope/signal?signal=TERM"), 404, `unknown service`, "signal 15 nope"},
 		{"reload", post("/v1/reload"), 200, `{"ok":true}`, "reload "},
+		{"wait", get("/v1/wait?for=stopped&services=web,worker&timeout=2s"), 200, `{"ok":true}`, "wait stopped 2s worker"},
+		{"wait fails", get("/v1/wait?for=up&services=worker"), 500, `worker failed: killed by the OOM killer`, "wait up 0s worker"},
+		{"wait unknown", get("/v1/wait?for=up&services=nope"), 404, `unknown service`, "wait up 0s nope"},
+		{"wait bad goal", get("/v1/wait?for=ready&services=web"), 400, `for: want stopped or up`, ""},
+		{"wait no services", get("/v1/wait?for=up"), 400, `services: want one or more names`, ""},
+		{"wait bad timeout", get("/v1/wait?for=up&services=web&timeout=-1s"), 400, `timeout: want a duration > 0`, ""},
+		{"wait by POST", post("/v1/wait?for=up&services=web"), 405, `use GET`, ""},
 		{"logs", get("/v1/services/web/logs"), 200, `{"lines":["one","two \"quoted\"","three\tTab \u0001 \ufffd"]}`, "logs 100 web"},
 		{"logs lines", get("/v1/services/web/logs?lines=2"), 200, `{"lines":["two \"quoted\"",`, "logs 2 web"},
 		{"logs lines zero", get("/v1/services/web/logs?lines=0"), 400, `from 1 to 10000`, ""},

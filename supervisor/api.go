@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/output"
@@ -250,6 +252,10 @@ func (s *Supervisor) statusOf(name string, v *service) control.ServiceStatus {
 	default:
 		st.State = "waiting"
 	}
+	if v.draining && (v.state == stopped || v.state == finished) {
+		// Not stopped while anything of it is left (issue #15).
+		st.State = "stopping"
+	}
 	if v.cfg.Ready.Method() != "" && (v.state == running || v.state == stopping) {
 		// Readiness is that of a live process: a stopped service is
 		// stopped, not "not ready" (issue #15).
@@ -320,6 +326,158 @@ func (a controlAPI) Logs(name string, n int) ([]string, error) {
 }
 func (a controlAPI) Signal(name string, sig syscall.Signal) error {
 	return a.s.SignalService(name, sig)
+}
+func (a controlAPI) Wait(names []string, goal control.Goal, timeout time.Duration) error {
+	return a.s.Wait(names, goal, timeout)
+}
+
+// A waiter is a Wait in progress: the loop settles it (checkWaiters).
+type waiter struct {
+	names []string
+	goal  control.Goal
+	done  chan error // buffered: the loop never blocks on it
+}
+
+// Wait returns once every service in names has reached goal: stopped,
+// with nothing of it left; or up, running and ready (a oneshot: succeeded).
+// It fails as soon as one cannot get there (failed, stopped while waited
+// for up, initbox stopping), or once timeout (> 0) has passed; the error
+// names the service and says why.
+func (s *Supervisor) Wait(names []string, goal control.Goal, timeout time.Duration) error {
+	w := &waiter{names: names, goal: goal, done: make(chan error, 1)}
+	var err error
+	if derr := s.do(func() {
+		for _, n := range names {
+			if _, err = s.service(n); err != nil {
+				return
+			}
+		}
+		if !s.settle(w) {
+			s.waiters = append(s.waiters, w)
+		}
+	}); derr != nil {
+		return s.endedWait(goal)
+	}
+	if err != nil {
+		return err
+	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-s.ended:
+		return s.endedWait(goal)
+	case <-expired:
+	}
+	var why string
+	if derr := s.do(func() {
+		s.waiters = slices.DeleteFunc(s.waiters, func(o *waiter) bool { return o == w })
+		why = s.pending(w)
+	}); derr != nil {
+		return s.endedWait(goal)
+	}
+	select {
+	case err := <-w.done: // settled just before the timeout
+		return err
+	default:
+	}
+	return fmt.Errorf("timed out after %s: %s", timeout, why)
+}
+
+// endedWait is a wait's end when Run has returned: everything stopped.
+func (s *Supervisor) endedWait(goal control.Goal) error {
+	if goal == control.GoalStopped {
+		return nil
+	}
+	return errors.New("initbox has stopped")
+}
+
+// checkWaiters settles the waits whose services got where they wait for,
+// or cannot any more; on Run's goroutine, after each event.
+func (s *Supervisor) checkWaiters() {
+	s.waiters = slices.DeleteFunc(s.waiters, s.settle)
+}
+
+// settle sends w its result if it has one, and says so.
+func (s *Supervisor) settle(w *waiter) bool {
+	for _, n := range w.names {
+		v := s.svcs[n]
+		if v == nil {
+			if w.goal == control.GoalStopped {
+				continue // removed by a reload, once stopped
+			}
+			w.done <- fmt.Errorf("%s was removed by a reload", n)
+			return true
+		}
+		reached, err := s.reached(n, v, w.goal)
+		if err != nil {
+			w.done <- err
+			return true
+		}
+		if !reached {
+			return false
+		}
+	}
+	w.done <- nil
+	return true
+}
+
+// reached says whether the service has reached goal, or why it cannot.
+func (s *Supervisor) reached(name string, v *service, goal control.Goal) (bool, error) {
+	nothingLeft := (v.state == stopped || v.state == finished) && !v.draining
+	if goal == control.GoalStopped {
+		return nothingLeft, nil
+	}
+	why := func(what string) error {
+		if v.reason != "" {
+			return fmt.Errorf("%s %s: %s", name, what, v.reason)
+		}
+		if v.exit != nil {
+			return fmt.Errorf("%s %s (%s)", name, what, v.exit)
+		}
+		return fmt.Errorf("%s %s", name, what)
+	}
+	switch {
+	case v.isReady():
+		return true, nil
+	case v.state == finished && v.failed:
+		return false, why("failed")
+	case v.state == finished && v.succeeded && v.cfg.Type == config.TypeOneshot:
+		return true, nil
+	case v.state == finished:
+		return false, why("exited")
+	case v.state == stopped:
+		return false, why("is stopped")
+	case s.shuttingDown:
+		return false, fmt.Errorf("%s: initbox is stopping", name)
+	}
+	return false, nil
+}
+
+// pending says what a timed-out wait was still waiting for.
+func (s *Supervisor) pending(w *waiter) string {
+	var out []string
+	for _, n := range w.names {
+		v := s.svcs[n]
+		if v == nil {
+			continue
+		}
+		if ok, _ := s.reached(n, v, w.goal); ok {
+			continue
+		}
+		st := s.statusOf(n, v)
+		msg := n + " is " + st.State
+		if st.Reason != "" {
+			msg += " (" + st.Reason + ")"
+		}
+		out = append(out, msg)
+	}
+	return strings.Join(out, ", ")
 }
 
 // Reload re-reads the configuration through Options.Reload and applies

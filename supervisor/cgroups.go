@@ -188,10 +188,13 @@ func (s *Supervisor) abandonDrains() {
 	for _, name := range s.order {
 		v := s.svcs[name]
 		switch {
-		case v.draining:
+		case v.draining && v.cg != nil:
 			pids, _ := v.cg.Pids()
 			s.log.Error("processes in the service's cgroup survived SIGKILL: not waiting for them", logging.String("service", name), logging.Int("processes", len(pids)))
 			v.draining = false
+		case v.draining:
+			s.log.Error("processes in the service's process group survived SIGKILL: not waiting for them", logging.String("service", name), logging.Int("pgid", v.pgid))
+			v.draining, v.pgid = false, 0
 		case v.state == stopping:
 			s.log.Error("the service's process survived SIGKILL: not waiting for it", logging.String("service", name), logging.Int("pid", v.pid))
 			v.set(stopped, s.now())

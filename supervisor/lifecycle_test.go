@@ -3,6 +3,7 @@
 package supervisor
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -275,5 +276,84 @@ command = ["sleep", "1000"]
 	}
 	if st := statusOf(t, s, "d"); st.LastExit != "exit status 0" {
 		t.Fatalf("last exit %q, want exit status 0 (its TERM trap)", st.LastExit)
+	}
+}
+
+// TestWaitStoppedMeansNothingLeft: a service whose main process exited is
+// stopping, not stopped, while what it left in its process group lives;
+// Wait for stopped returns once that is gone too.
+func TestWaitStoppedMeansNothingLeft(t *testing.T) {
+	s, _, _, dir := start(t, `
+[services.d]
+shell = '''sh -c 'trap "sleep 0.7; exit 0" TERM; echo $$$$ >@D@/worker; while :; do sleep 0.05; done' & trap 'exit 0' TERM; touch @D@/up; while :; do sleep 0.05; done'''
+stop = { mode = "group", timeout = "5s" }
+[services.other]
+command = ["sleep", "1000"]
+`)
+	waitFor(t, "d up", func() bool { return exists(filepath.Join(dir, "up")) && exists(filepath.Join(dir, "worker")) })
+	t0 := time.Now()
+	if err := s.StopService("d"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "d's main process gone", func() bool { return statusOf(t, s, "d").Pid == 0 })
+	if st := statusOf(t, s, "d"); st.State != "stopping" && time.Since(t0) < 500*time.Millisecond {
+		t.Fatalf("state %q while its worker still stops, want stopping", st.State)
+	}
+	if err := s.Wait([]string{"d"}, control.GoalStopped, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(t0); took < 700*time.Millisecond {
+		t.Fatalf("stopped after %v, before its worker's 0.7s TERM trap ended", took)
+	}
+	if st := statusOf(t, s, "d"); st.State != "stopped" {
+		t.Fatalf("state %q after the wait, want stopped", st.State)
+	}
+}
+
+// TestWait: Wait for up returns once the services are ready, fails at once
+// with the reason when one fails, and names what it still waits for when
+// it times out.
+func TestWait(t *testing.T) {
+	s, _, _, dir := start(t, `
+[services.db]
+command = ["sleep", "1000"]
+ready = { file = "@D@/db-ready", interval = "50ms" }
+[services.web]
+command = ["sleep", "1000"]
+depends_on = { db = "ready" }
+[services.bad]
+type = "notify"
+restart = { policy = "never" }
+ready = { timeout = "300ms" }
+command = ["sleep", "1000"]
+[services.job]
+type = "oneshot"
+command = ["true"]
+`)
+	err := s.Wait([]string{"db", "web"}, control.GoalUp, 200*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") || !strings.Contains(err.Error(), "web is waiting (waiting for db (ready))") {
+		t.Fatalf("Wait before db is ready = %v", err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		os.WriteFile(filepath.Join(dir, "db-ready"), nil, 0o644)
+	}()
+	if err := s.Wait([]string{"db", "web", "job"}, control.GoalUp, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wait([]string{"bad"}, control.GoalUp, 5*time.Second); err == nil || !strings.Contains(err.Error(), "bad failed: not ready within 300ms") {
+		t.Fatalf("Wait for bad = %v, want its failure", err)
+	}
+	if err := s.Wait([]string{"nope"}, control.GoalUp, time.Second); !errors.Is(err, control.ErrUnknownService) {
+		t.Fatalf("Wait for nope = %v, want unknown service", err)
+	}
+	if err := s.StopService("web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wait([]string{"web"}, control.GoalUp, time.Second); err == nil || !strings.Contains(err.Error(), "web is stopped") {
+		t.Fatalf("Wait for up of a stopped service = %v", err)
+	}
+	if err := s.Wait([]string{"web", "bad"}, control.GoalStopped, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }

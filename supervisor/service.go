@@ -66,7 +66,10 @@ type service struct {
 	cg *cgroup.Group
 	// draining: its process exited and what it left in its leaf is being
 	// stopped; it may not start again until the leaf is empty.
-	draining  bool
+	draining bool
+	// pgid is the process group an exited run left processes in, while
+	// they are being stopped (draining, without a cgroup).
+	pgid      int
 	oomSeen   int  // the leaf's OOM kill count already logged
 	oomKilled bool // the OOM killer struck during the current run
 
@@ -249,7 +252,7 @@ func (s *Supervisor) start(name string, v *service) {
 	if err != nil {
 		code := launch.ExitStatus(err)
 		s.log.Error("cannot start", logging.String("service", name), logging.Err(err))
-		v.reason = "cannot start: " + err.Error()
+		v.reason = fmt.Sprintf("cannot start: %v (exit status %d)", err, code)
 		v.startedAt = now
 		// Deliver the failure as an exit through the loop, like any other,
 		// so that the restart policy applies; not at once, since schedule,
@@ -437,11 +440,15 @@ func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) {
 	if unix.Kill(-pgid, 0) != nil {
 		return
 	}
+	// Until the group is empty the service is not stopped (issue #15),
+	// and does not start again.
+	v.draining, v.pgid = true, pgid
 	if v.cfg.Stop.Mode == config.StopMixed {
 		// Its main process is gone, and with it whoever would have
 		// stopped the workers in order: as systemd's KillMode=mixed.
 		s.log.Info("killing the processes the service's main process left (stop.mode mixed)", logging.String("service", name), logging.Int("pgid", pgid))
 		_ = unix.Kill(-pgid, unix.SIGKILL)
+		s.after(groupRecheck, event{name: name, kind: evGroupCheck, delay: groupRecheck})
 		return
 	}
 	s.log.Info("stopping processes the service left", logging.String("service", name), logging.Int("pgid", pgid))
@@ -450,6 +457,26 @@ func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) {
 	// The event names the group, not the run: a restart in the meantime
 	// must not save the leftovers of the run before.
 	s.after(v.cfg.Stop.Timeout, event{name: name, kind: evLeftoverKill, pgid: pgid})
+}
+
+// groupRecheck is the first wait before looking again whether a process
+// group that got SIGKILL is empty; it doubles up to a second. The kernel
+// tells no one when a process group empties: its members' exits reach
+// initbox as orphans (checkGroups), but not those reaped by a parent that
+// is itself in the group, nor any when initbox is neither PID 1 nor a
+// subreaper.
+const groupRecheck = 10 * time.Millisecond
+
+// checkGroups ends the drain of every process group that is now empty.
+func (s *Supervisor) checkGroups() {
+	for _, v := range s.svcs {
+		if v.pgid != 0 && unix.Kill(-v.pgid, 0) == unix.ESRCH {
+			v.pgid = 0
+			if v.cg == nil {
+				v.draining = false
+			}
+		}
+	}
 }
 
 // fork starts the service's process with its environment, user, directory

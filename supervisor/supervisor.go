@@ -89,6 +89,9 @@ type Supervisor struct {
 	// when Run returns, so that no call waits for it forever.
 	reqs  chan request
 	ended chan struct{}
+	// orphaned is told (coalesced) when the reaper reaps an orphan.
+	orphaned chan struct{}
+	waiters  []*waiter
 
 	gens int // runs started, of all services: a run's gen is never reused
 
@@ -111,6 +114,8 @@ type event struct {
 	cg   *cgroup.Group  // evLeftoverKill: the leaf to kill, instead
 	msg  notify.Message // evNotify
 	err  error          // evReady, evHealth: the check's failure
+	// evGroupCheck: the wait before this check, doubled for the next
+	delay time.Duration
 }
 
 // send hands ev to Run's loop, or drops it once Run has returned: a timer
@@ -163,6 +168,7 @@ const (
 	evReadyTimeout // not ready within ready.timeout
 	evHealth       // one health check's result
 	evWatchdog     // no WATCHDOG=1 within health.watchdog
+	evGroupCheck   // is the process group a run left empty yet?
 )
 
 // What `initbox ctl logs` can show of each service: 20 services take at
@@ -175,17 +181,18 @@ const (
 // New returns a Supervisor for opts.Config, which must be valid.
 func New(opts Options) *Supervisor {
 	s := &Supervisor{
-		opts:   opts,
-		log:    opts.Log,
-		cfg:    opts.Config,
-		order:  slices.Clone(opts.Config.Order),
-		svcs:   map[string]*service{},
-		events: make(chan event, 64),
-		reqs:   make(chan request),
-		ended:  make(chan struct{}),
-		out:    output.NewSink(opts.Stdout),
-		errOut: output.NewSink(opts.Stderr),
-		clock:  opts.Clock,
+		opts:     opts,
+		log:      opts.Log,
+		cfg:      opts.Config,
+		order:    slices.Clone(opts.Config.Order),
+		svcs:     map[string]*service{},
+		events:   make(chan event, 64),
+		reqs:     make(chan request),
+		ended:    make(chan struct{}),
+		orphaned: make(chan struct{}, 1),
+		out:      output.NewSink(opts.Stdout),
+		errOut:   output.NewSink(opts.Stderr),
+		clock:    opts.Clock,
 	}
 	if s.clock == nil {
 		s.clock = realClock{}
@@ -220,6 +227,16 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 		return 1
 	}
 	cloexecInherited()
+	if o, ok := s.opts.Starter.(interface{ SetOrphan(func(reaper.Exit)) }); ok {
+		// A leftover's exit may empty the process group a service is
+		// draining; the loop looks. Coalesced: never blocks the reaper.
+		o.SetOrphan(func(reaper.Exit) {
+			select {
+			case s.orphaned <- struct{}{}:
+			default:
+			}
+		})
+	}
 	var cgEvents <-chan struct{}
 	if s.opts.Cgroups != nil {
 		cgEvents = s.opts.Cgroups.Events()
@@ -257,6 +274,10 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 				s.handle(ev)
 			case <-cgEvents:
 				s.cgroupEvents()
+			case <-s.orphaned:
+				s.checkGroups()
+				s.schedule()
+				s.checkFinished()
 			case r := <-s.reqs:
 				defer close(r.done)
 				r.fn()
@@ -271,6 +292,7 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 				giveUp = nil
 				s.abandonDrains()
 			}
+			s.checkWaiters()
 		})
 	}
 	// Also when the loop ended by giving up on processes that survived
@@ -365,6 +387,16 @@ func (s *Supervisor) handle(ev event) {
 		s.checkFinished()
 		return
 	}
+	if ev.kind == evGroupCheck {
+		s.checkGroups()
+		if v.pgid != 0 {
+			d := min(2*ev.delay, time.Second)
+			s.after(d, event{name: ev.name, kind: evGroupCheck, delay: d})
+		}
+		s.schedule()
+		s.checkFinished()
+		return
+	}
 	if ev.kind == evLeftoverKill {
 		// Not tied to a run: what any earlier run left must go.
 		if ev.cg != nil {
@@ -419,10 +451,12 @@ func (s *Supervisor) killLeftovers(name string, pgid int) {
 		}
 	}
 	if unix.Kill(-pgid, 0) != nil {
+		s.checkGroups()
 		return
 	}
 	s.log.Warn("processes left by the service ignored SIGTERM: sending SIGKILL", logging.String("service", name), logging.Int("pgid", pgid))
 	_ = unix.Kill(-pgid, unix.SIGKILL)
+	s.after(groupRecheck, event{name: name, kind: evGroupCheck, delay: groupRecheck})
 }
 
 func (s *Supervisor) signal(sig syscall.Signal) {
@@ -561,8 +595,10 @@ func (s *Supervisor) killAll() {
 		if v.state == running || v.state == stopping {
 			v.set(stopping, s.now())
 			s.kill(v, unix.SIGKILL)
-		} else if v.draining {
+		} else if v.draining && v.cg != nil {
 			_ = v.cg.Kill()
+		} else if v.pgid != 0 {
+			_ = unix.Kill(-v.pgid, unix.SIGKILL)
 		}
 	}
 }

@@ -29,7 +29,12 @@ var (
 // sharedReaper returns the process's one reaper: two would steal each
 // other's exits.
 func sharedReaper() *reaper.Reaper {
-	reaperOnce.Do(func() { testReaper = reaper.New(reaper.Options{}) })
+	reaperOnce.Do(func() {
+		// As `initbox run` is: what a service leaves behind is reparented
+		// to it, and its exits tell a draining process group is empty.
+		_ = reaper.SetSubreaper()
+		testReaper = reaper.New(reaper.Options{})
+	})
 	return testReaper
 }
 

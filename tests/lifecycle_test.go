@@ -132,3 +132,73 @@ stop = { mode = "`+c.mode+`", timeout = "3s" }
 		})
 	}
 }
+
+// TestLifecycleCtlWait: `initbox ctl stop|start|restart --wait` returns
+// once the services got there: stopped with nothing of them left (here a
+// worker whose TERM trap takes 0.5s, in the process group, as cgroups are
+// not used on every host), or running and ready; it fails with the reason
+// when a service cannot get there, or when --timeout passes.
+func TestLifecycleCtlWait(t *testing.T) {
+	requirePID1(t)
+	dir, file := svConfig(t, `
+[init]
+control_socket = "@D@/control.sock"
+
+[services.daemon]
+shell = '''
+sh -c 'trap "sleep 0.5; date +%s%N >@D@/worker.gone; exit 0" TERM; while :; do sleep 0.05; done' &
+trap 'rm -f @D@/ready; exit 0' TERM
+sleep 0.3; touch @D@/ready
+while :; do sleep 0.05; done
+'''
+stop = { mode = "group", timeout = "5s" }
+ready = { file = "@D@/ready", interval = "50ms" }
+
+[services.bad]
+type = "notify"
+restart = { policy = "never" }
+ready = { timeout = "300ms" }
+command = ["sleep", "1000"]
+
+[services.other]
+command = ["sleep", "1000"]
+`)
+	sock := filepath.Join(dir, "control.sock")
+	p := svStart(t, file, nil)
+	p.waitExists(sock, 10*time.Second)
+	run := func(args ...string) (string, int, time.Duration) {
+		t0 := time.Now()
+		out, code := ctl(t, sock, 0, args...)
+		return out, code, time.Since(t0)
+	}
+	status := func(name string) string {
+		out, _ := ctl(t, sock, 0, "status", name)
+		return out
+	}
+
+	if out, code, _ := run("start", "--wait", "--timeout", "10s", "daemon"); code != 0 || !strings.Contains(status("daemon"), "running") {
+		t.Fatalf("start --wait daemon = %d %s\n%s", code, out, status("daemon"))
+	}
+	out, code, took := run("stop", "--wait", "daemon")
+	if code != 0 || took < 500*time.Millisecond || !exists(filepath.Join(dir, "worker.gone")) {
+		t.Fatalf("stop --wait daemon = %d after %v (worker gone: %v), want 0 once its worker's 0.5s trap ended\n%s",
+			code, took, exists(filepath.Join(dir, "worker.gone")), out)
+	}
+	if st := status("daemon"); !strings.Contains(st, "stopped") {
+		t.Fatalf("after stop --wait:\n%s", st)
+	}
+	if out, code, took = run("start", "--wait", "daemon"); code != 0 || took < 300*time.Millisecond || !strings.Contains(status("daemon"), "ready") {
+		t.Fatalf("start --wait daemon = %d after %v, want 0 once ready (0.3s)\n%s\n%s", code, took, out, status("daemon"))
+	}
+	if out, code, _ = run("restart", "--wait", "daemon", "other"); code != 0 {
+		t.Fatalf("restart --wait daemon other = %d\n%s", code, out)
+	}
+	if out, code, _ = run("start", "--wait", "bad"); code != 1 || !strings.Contains(out, "bad failed: not ready within 300ms") {
+		t.Fatalf("start --wait bad = %d, want 1 with its reason\n%s", code, out)
+	}
+	if out, code, _ = run("restart", "--wait", "--timeout", "100ms", "daemon"); code != 1 || !strings.Contains(out, "timed out after 100ms: daemon is") {
+		t.Fatalf("restart --wait --timeout 100ms daemon = %d, want 1, timed out\n%s", code, out)
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait()
+}
