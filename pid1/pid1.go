@@ -97,8 +97,8 @@ func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
 		log.Error(err.Error())
 		return launch.ExitStatus(err)
 	}
-	// Off the path to the program's exec (issue #17); what arrives in
-	// between is dropped by the runtime, not fatal (signals.urgent).
+	// The signals taken beside the start (issue #17) are taken by now,
+	// or soon: a Go start-up and an exec take longer.
 	in.TakeRest()
 	log.Info("started", logging.Int("pid", pid), logging.Strings("argv", cfg.Argv))
 	// The init holds no directory busy; the program keeps its own

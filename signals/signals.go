@@ -112,15 +112,17 @@ type Intake struct {
 	jobctl []os.Signal // SIGTTIN and SIGTTOU unless inherited ignored
 	// ignored is what was ignored at start; see Notify.
 	ignored Set
-	// rest is what Notify left for TakeRest.
-	rest []os.Signal
+	// rest is what Notify takes on a goroutine; restTaken is closed then.
+	rest      []os.Signal
+	restTaken chan struct{}
 }
 
 // Notify starts the intake. Call it first in main, before anything forks.
 // It takes at once only the signals whose arrival before then would
-// matter (see urgent); TakeRest takes the others, after the first fork,
-// off the path to the program's exec (issue #17): each signal taken is a
-// round trip to the runtime's signal-mask thread.
+// matter (see urgent), and the others on a goroutine of their own, beside
+// the path to the program's exec rather than on it (issue #17): each
+// signal taken is a round trip to the runtime's signal-mask thread, about
+// 1 ms for the 40-odd others. TakeRest waits for them.
 //
 // A signal that was ignored when initbox started (nohup, a shell's
 // background job) stays ignored: initbox neither forwards nor acts on it,
@@ -158,33 +160,35 @@ func Notify() *Intake {
 	}
 	signal.Notify(in.c, take...)
 	signal.Ignore(append(ignore, in.jobctl...)...)
+	in.restTaken = make(chan struct{})
+	go func() {
+		defer close(in.restTaken)
+		signal.Notify(in.c, in.rest...)
+	}()
 	return in
 }
 
 // urgent reports whether sig must be taken before the first fork: the
 // runtime kills the process for HUP, INT and TERM, and dumps and exits for
-// QUIT, ABRT, ILL, TRAP, STKFLT and SYS, when nobody has asked for them;
-// TSTP would stop it (the kernel's default: the runtime leaves job control
-// alone until asked). Every other signal the runtime drops while nobody has
-// asked for it, so one arriving before TakeRest is lost, not fatal.
+// QUIT, ABRT, ILL, TRAP, STKFLT and SYS, and for BUS, FPE and SEGV even
+// when sent with kill, when nobody has asked for them; TSTP would stop it
+// (the kernel's default: the runtime leaves job control alone until
+// asked). Every other signal the runtime drops while nobody has asked for
+// it, so one arriving before TakeRest is lost, not fatal.
 func urgent(sig syscall.Signal) bool {
 	switch sig {
 	case unix.SIGHUP, unix.SIGINT, unix.SIGTERM, unix.SIGQUIT, unix.SIGABRT,
-		unix.SIGILL, unix.SIGTRAP, unix.SIGSTKFLT, unix.SIGSYS, unix.SIGTSTP:
+		unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV,
+		unix.SIGSTKFLT, unix.SIGSYS, unix.SIGTSTP:
 		return true
 	}
 	return false
 }
 
-// TakeRest takes the signals Notify left for later. Call it once the
-// first child has started (or before anything that is not start-up);
-// calling it again does nothing.
-func (in *Intake) TakeRest() {
-	if len(in.rest) > 0 {
-		signal.Notify(in.c, in.rest...)
-		in.rest = nil
-	}
-}
+// TakeRest returns once the signals Notify did not take at once are taken
+// too. Call it once the first child has started (or before anything that
+// is not start-up).
+func (in *Intake) TakeRest() { <-in.restTaken }
 
 // Ignored is the set of signals that were ignored when initbox started
 // and that it would otherwise take, and therefore leaves ignored (not the

@@ -312,8 +312,8 @@ func runSupervisor(e *env, args []string) int {
 		}
 		defer srv.Close()
 	}
-	// The supervisor's start-up is not on a program's exec path: take
-	// every signal before the first service starts.
+	// The supervisor's start-up is not on a program's exec path: every
+	// signal is taken before the first service starts.
 	in.TakeRest()
 	return s.Run(in.C)
 }
