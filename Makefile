@@ -35,7 +35,7 @@ unit:
 export FUZZTIME
 FUZZ = ./signals/:FuzzParse:500000 ./cmd/initbox/:FuzzParseTini:300000 ./pid1/:FuzzParseDuration:300000 \
 	./spawn/:FuzzParseArgs:300000 ./spawn/:FuzzParseBind:300000 \
-	./config/:FuzzParse:50000 ./config/:FuzzMerge:50000 ./config/:FuzzParseEnvFile:250000 ./config/:FuzzSize:250000 ./config/:FuzzCPUMax:250000 \
+	./config/:FuzzParse:50000 ./config/:FuzzMerge:50000 ./schedule/:FuzzParse:200000 ./config/:FuzzParseEnvFile:250000 ./config/:FuzzSize:250000 ./config/:FuzzCPUMax:250000 \
 	./config/:FuzzAddress:250000 ./notify/:FuzzParse:500000 ./control/:FuzzParseRequest:120000 ./control/:FuzzDecodeJSON:120000 \
 	./cmd/initbox/:FuzzParseRun:500000
 fuzz:
