@@ -11,7 +11,7 @@ LDFLAGS := -s -w $(ENTRY) -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Unit tests take -race; the black-box tests in tests/ drive the built binary.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v /tests)
 
-.PHONY: all build test unit fuzz blackbox tinitest dockertest vmtest lint demo bench clean
+.PHONY: all build test unit fuzz blackbox tinitest dockertest realtest vmtest lint demo bench clean
 
 all: build
 
@@ -65,7 +65,14 @@ dockertest: build
 vmtest: build
 	$(TESTENV) $(GO) test -count=1 -timeout 10m ./tests/vm/...
 
-test: lint unit fuzz blackbox tinitest dockertest vmtest
+# Real servers from Debian (nginx, PostgreSQL 15, redis) under initbox, as
+# examples/stack runs them: as PID 1 of a new PID namespace and in a Docker
+# image made from a debootstrap root filesystem, cached in
+# /var/cache/initbox-tests (issue #16).
+realtest: build
+	$(TESTENV) $(GO) test -count=1 -timeout 20m ./tests/realworld/
+
+test: lint unit fuzz blackbox tinitest dockertest realtest vmtest
 
 demo: build
 	@sh scripts/demo.sh $(BIN)
