@@ -38,12 +38,10 @@ const Usage = `Usage: initbox ctl [--socket PATH] [--json] COMMAND [ARGS]
 
 commands:
   status [NAME]        every service, or one, as a table
-  start [--wait [--timeout D]] NAME...
-                       start stopped, exited or failed services
-  stop [--wait [--timeout D]] NAME...
-                       stop services; they stay stopped
-  restart [--wait [--timeout D]] NAME...
-                       stop services, then start them
+  start NAME...        start stopped, exited or failed services
+  stop NAME...         stop services; they stay stopped
+  restart NAME...      stop services, then start them
+                       (start, stop, restart: [--wait [--timeout D]])
   signal SIG NAME      send a signal (HUP, SIGHUP, 1, RTMIN+3)
   reload               re-read the config
   logs [-n N] NAME     the last N lines of a service's output (default 100)

@@ -179,12 +179,12 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		return nil
 	case stopping, unstarted:
 		if again {
-			v.restartAfterStop = true
+			v.then = thenRestart
 			return nil
 		}
 		// Whatever the stop was for (a restart, a failed start), it now
 		// ends stopped.
-		v.held, v.restartAfterStop, v.failing = true, false, noFailure
+		v.held, v.then = true, thenStay
 		v.reason = "stopped by " + by
 		return nil
 	default:
@@ -197,7 +197,6 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 	what := "stop"
 	if again {
 		what = "restart"
-		v.restartAfterStop = true
 	} else {
 		v.held = true
 		if v.reason == "" || by == "the control socket" {
@@ -206,6 +205,9 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 	}
 	s.log.Info(what+" by "+by, logging.String("service", name), logging.Int("pid", v.pid))
 	s.beginStop(name, v)
+	if again {
+		v.then = thenRestart
+	}
 	return nil
 }
 
@@ -233,7 +235,7 @@ func (s *Supervisor) statusOf(name string, v *service) control.ServiceStatus {
 	switch v.state {
 	case running:
 		st.State = "running"
-		if !v.isReady() {
+		if !v.up() {
 			st.State = "starting"
 		}
 	case stopping:
@@ -443,7 +445,7 @@ func (s *Supervisor) reached(name string, v *service, goal control.Goal) (bool, 
 		return fmt.Errorf("%s %s", name, what)
 	}
 	switch {
-	case v.isReady():
+	case v.up():
 		return true, nil
 	case v.state == finished && v.failed:
 		return false, why("failed")

@@ -222,8 +222,9 @@ func (v *service) stopChecks() {
 	}
 }
 
-// isReady reports whether the service runs and is ready.
-func (v *service) isReady() bool {
+// up reports whether the service runs and is ready: its process lives and
+// its ready check (if any) has passed.
+func (v *service) up() bool {
 	if v.state != running {
 		return false
 	}
@@ -233,7 +234,7 @@ func (v *service) isReady() bool {
 // isHealthy reports whether the service runs, is ready, and its health
 // check (if any) has passed at least once and not failed enough since.
 func (v *service) isHealthy() bool {
-	if !v.isReady() {
+	if !v.up() {
 		return false
 	}
 	if v.cfg.Health.Method() == "" {
@@ -264,17 +265,16 @@ func (s *Supervisor) readyEvent(name string, v *service, err error) {
 // notReady fails the start of a service that did not get ready.
 func (s *Supervisor) notReady(name string, v *service, why string) {
 	s.log.Error("failed to start: "+why, logging.String("service", name))
-	s.failRun(name, v, why, startFailed)
+	s.failRun(name, v, why, thenFail)
 }
 
 // failRun stops a run that failed while its process lives (not ready in
 // time, unhealthy): its exit then goes through its restart policy as a
 // failure, with why as its reason, not the status its stop gave it.
-func (s *Supervisor) failRun(name string, v *service, why string, f failure) {
+func (s *Supervisor) failRun(name string, v *service, why string, then afterStop) {
 	v.reason = why
 	s.beginStop(name, v)
-	v.restartAfterStop = false
-	v.failing = f
+	v.then = then
 }
 
 // notifyEvent handles one sd_notify message.
@@ -372,7 +372,7 @@ func (s *Supervisor) unhealthy(name string, v *service, why string) {
 		// A failure like any other: its restart policy, its backoff and
 		// its start limit apply (issue #15), not a restart by request.
 		if v.state == running && !s.shuttingDown {
-			s.failRun(name, v, why, unhealthyRestart)
+			s.failRun(name, v, why, thenFailRestart)
 		}
 	case config.HealthStop:
 		// Stopped, then failed for good (docs/config.md): an essential
@@ -381,7 +381,7 @@ func (s *Supervisor) unhealthy(name string, v *service, why string) {
 			s.log.Warn("cannot stop", logging.String("service", name), logging.Err(err))
 			break
 		}
-		v.held, v.failOnStop = false, true
+		v.held, v.then = false, thenFailForGood
 	case config.HealthShutdown:
 		s.shutdown("service "+name+" "+why, 1, true)
 	}

@@ -48,7 +48,7 @@ func (s *Supervisor) apply(c *config.Config) error {
 			// to start once its stop is over.
 			v.removed, v.held = false, false
 			if v.state == stopping {
-				v.restartAfterStop = true
+				v.then = thenRestart
 			}
 			fallthrough
 		case !reflect.DeepEqual(v.cfg, nc):
@@ -85,7 +85,7 @@ func (s *Supervisor) apply(c *config.Config) error {
 		case v.state == stopping || v.state == unstarted || v.draining:
 			// Its stop (or failed start) runs to its end; then it is
 			// dropped.
-			v.held, v.restartAfterStop = true, false
+			v.held, v.then = true, thenStay
 		default:
 			v.stopTimer()
 			v.held = true

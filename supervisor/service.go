@@ -78,37 +78,45 @@ type service struct {
 	logs *output.Ring
 	// held: stopped by `initbox ctl stop`; it stays stopped, and initbox
 	// stays up, until `initbox ctl start`.
-	held bool
-	// restartAfterStop: `initbox ctl restart` stopped it to start it again.
-	restartAfterStop bool
-	reason           string // why it is in its state, for its status
+	held   bool
+	reason string // why it is in its state, for its status
 
 	notify      *notify.Socket // its NOTIFY_SOCKET, made on first use
 	pendingPipe *notify.Pipe   // fd readiness, between prepare and start
 	checks      *checks        // readiness and health of the current run
 	// removed: a reload dropped it; it is forgotten once stopped.
 	removed bool
-	// failOnStop: its health action stopped it, and its end is a failure
-	// for good.
-	failOnStop bool
-	// failing: it is being stopped because its run failed (not ready in
-	// time, unhealthy); its exit counts as a failure, not as a stop.
-	failing failure
+	// then is what its exit leads to while it is stopping: one field
+	// instead of a flag per cause (issue #15).
+	then afterStop
 }
 
-type failure int
+// afterStop is what a stopping service's exit leads to.
+type afterStop int
 
 const (
-	noFailure   failure = iota
-	startFailed         // its restart policy applies
-	// unhealthyRestart: its health action restarts it whatever its
-	// policy, with the backoff and start limit of a failure (issue #15).
-	unhealthyRestart
+	// thenStay: stopped, as asked (ctl stop, a reload's removal), or as
+	// every service is when initbox stops.
+	thenStay afterStop = iota
+	// thenRestart: waiting again, to start at once (ctl restart, a
+	// reload's change).
+	thenRestart
+	// thenFail: its run failed (not ready in time): the exit is a
+	// failure, and its restart policy applies.
+	thenFail
+	// thenFailRestart: unhealthy, action restart: a failure restarted
+	// whatever its policy, with its backoff and start limit.
+	thenFailRestart
+	// thenFailForGood: unhealthy, action stop: failed for good.
+	thenFailForGood
 )
 
 // set moves the service to st, noting when for its status.
 func (v *service) set(st state, now time.Time) {
 	if v.state != st {
+		if transitionSeen != nil {
+			transitionSeen(v.state, st)
+		}
 		v.state, v.since = st, now
 	}
 }
@@ -137,7 +145,7 @@ func (s *Supervisor) schedule() {
 				changed = true
 				continue
 			}
-			ok, why := s.ready(name, v)
+			ok, why := s.dependenciesHold(name, v)
 			if why != "" {
 				v.doomed = true
 				v.failed = true
@@ -158,9 +166,9 @@ func (s *Supervisor) schedule() {
 	}
 }
 
-// ready reports whether name's dependencies hold now; why is set when one
+// dependenciesHold reports whether name's dependencies hold now; why is set when one
 // can never hold.
-func (s *Supervisor) ready(name string, v *service) (ok bool, why string) {
+func (s *Supervisor) dependenciesHold(name string, v *service) (ok bool, why string) {
 	ok = true
 	for dep, cond := range v.cfg.DependsOn {
 		d := s.svcs[dep]
@@ -182,7 +190,7 @@ func (s *Supervisor) ready(name string, v *service) (ok bool, why string) {
 			if other == name || !o.cfg.Enabled {
 				continue
 			}
-			up := o.isReady() && o.cfg.Type != config.TypeOneshot
+			up := o.up() && o.cfg.Type != config.TypeOneshot
 			if !up && !o.failed && o.state != finished && o.state != stopped {
 				return false, ""
 			}
@@ -201,7 +209,7 @@ func condition(d *service, cond config.Condition) (holds, never bool) {
 		if !oneshot {
 			switch {
 			case cond == config.ConditionStarted && d.state == running,
-				cond == config.ConditionReady && d.isReady(),
+				cond == config.ConditionReady && d.up(),
 				cond == config.ConditionHealthy && d.isHealthy():
 				return true, false
 			}
@@ -286,15 +294,14 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	v.pid = 0
 	v.stopTimer()
 	v.stopChecks()
-	failing := v.failing
-	failedStart := failing != noFailure
-	if failedStart {
-		// Stopped because its run failed: its exit is the failure.
-		v.failing = noFailure
-		if !s.shuttingDown {
-			v.state = running
-		}
+	// What its stop was for decides what its exit leads to; a process
+	// that exits on its own (running, unstarted) had none.
+	then := thenStay
+	if v.state == stopping {
+		then = v.then
 	}
+	v.then = thenStay
+	failedStart := then == thenFail || then == thenFailRestart
 	v.exit = &e
 	ran := s.now().Sub(v.startedAt)
 	code := e.Code()
@@ -319,19 +326,18 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		s.checkDrained(name, v)
 	}
 
-	if v.state == stopping && v.restartAfterStop && !v.held && !s.shuttingDown {
-		v.restartAfterStop = false
+	stays := s.shuttingDown || v.held || v.state == stopping && then == thenStay
+	switch {
+	case !stays && then == thenRestart:
 		s.log.Info("stopped: starting again", fields...)
 		v.set(waiting, s.now())
 		s.schedule()
 		return
-	}
-	if v.failOnStop && !s.shuttingDown {
-		v.failOnStop = false
+	case !stays && then == thenFailForGood:
 		s.failForGood(name, v, v.reason, exitCodeOf(v))
 		return
 	}
-	if v.state == stopping || s.shuttingDown || v.held {
+	if stays {
 		v.set(stopped, s.now())
 		v.cleanStop = v.succeeded || byStopSignal
 		s.log.Info("stopped", fields...)
@@ -363,7 +369,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	case config.RestartOnFailure:
 		restart = !v.succeeded
 	}
-	if failing == unhealthyRestart {
+	if then == thenFailRestart {
 		restart = true
 	}
 	// The failure's own reason, not the status its stop gave it (issue

@@ -521,12 +521,12 @@ func (s *Supervisor) shutdown(why string, code int, set bool) {
 			v.neverRan = v.starts == 0
 		}
 	}
-	s.stopReady()
+	s.stopLeaves()
 }
 
-// stopReady sends the stop signal to every running service that no running
+// stopLeaves sends the stop signal to every running service that no running
 // service depends on: dependents stop before what they depend on.
-func (s *Supervisor) stopReady() {
+func (s *Supervisor) stopLeaves() {
 	for _, name := range s.order {
 		v := s.svcs[name]
 		if v.state != running || s.hasRunningDependent(name) {
@@ -547,6 +547,7 @@ func (s *Supervisor) beginStop(name string, v *service) {
 		timeout = min(timeout, max(time.Until(s.deadlineAt), 0))
 	}
 	v.set(stopping, s.now())
+	v.then = thenStay
 	s.log.Info("stopping", logging.String("service", name), logging.Int("pid", v.pid), logging.String("signal", signals.Name(v.cfg.Stop.Signal)), logging.Duration("timeout", timeout))
 	s.kill(v, v.cfg.Stop.Signal)
 	v.stopTimer()
@@ -643,7 +644,7 @@ func (s *Supervisor) checkFinished() {
 		if s.done() {
 			s.finishStatus()
 		} else {
-			s.stopReady()
+			s.stopLeaves()
 		}
 		return
 	}
