@@ -143,7 +143,9 @@ func parseCheck(args []string, getenv func(string) (string, bool)) (runOptions, 
 		case a == "--print":
 			wantPrint = true
 			continue
-		case a == "--":
+		case a == "--" || a == "-" || !strings.HasPrefix(a, "-"):
+			// The program, if any, and all after it are its own (as
+			// parseRun reads them), --print included.
 			rest = append(rest, args[i:]...)
 			i = len(args)
 			continue
