@@ -3,11 +3,12 @@
 // Package realworld runs real servers from Debian's packages under initbox
 // (issue #16): the stack of examples/stack (nginx, PostgreSQL 15, redis and
 // a worker that writes rows) with the built binary as PID 1 of a new PID
-// namespace (stack_test.go).
+// namespace (stack_test.go), and inside a Docker container made from a
+// Debian root filesystem (docker_test.go).
 //
 // The tests need root (unshare --pid, users for the daemons) and the
-// packages nginx-light, postgresql-15, redis-server and redis-tools.
-// Without them they skip
+// packages nginx-light, postgresql-15, redis-server and redis-tools, and,
+// for the container, debootstrap and a Docker engine. Without them they skip
 // and say why, and fail instead when CI is set: CI installs them (.ci/run).
 //
 //	go test -count=1 -v ./tests/realworld/
@@ -34,7 +35,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -498,6 +498,3 @@ func status(socket, name string) (serviceStatus, error) {
 	}
 	return s, nil
 }
-
-// sigName is how a signal number reads in messages.
-func sigName(s syscall.Signal) string { return signals.Name(s) }
