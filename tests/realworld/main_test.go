@@ -3,8 +3,9 @@
 // Package realworld runs real servers from Debian's packages under initbox
 // (issue #16): the stack of examples/stack (nginx, PostgreSQL 15, redis and
 // a worker that writes rows) with the built binary as PID 1 of a new PID
-// namespace (stack_test.go), and inside a Docker container made from a
-// Debian root filesystem (docker_test.go).
+// namespace (stack_test.go), inside a Docker container made from a Debian
+// root filesystem (docker_test.go), and beside supervisord on the same
+// stack (supervisord_test.go).
 //
 // The tests need root (unshare --pid, users for the daemons) and the
 // packages nginx-light, postgresql-15, redis-server and redis-tools, and,

@@ -93,6 +93,14 @@ func newStackDir(t *testing.T) string {
 // startStack starts the stack in dir as PID 1 of a new PID namespace.
 func startStack(t *testing.T, dir string) *stack {
 	t.Helper()
+	return startPID1(t, dir, initBin, "run", "-c", filepath.Join(dir, "etc", "stack.toml"), "-c", filepath.Join(dir, "test.toml"))
+}
+
+// startPID1 starts argv as PID 1 of a new PID namespace, with the stack's
+// directories in its environment: initbox, or supervisord for the figures
+// side by side.
+func startPID1(t *testing.T, dir string, argv ...string) *stack {
+	t.Helper()
 	s := &stack{
 		t:    t,
 		dir:  dir,
@@ -106,8 +114,7 @@ func startStack(t *testing.T, dir string) *stack {
 	// with it the whole namespace. --ipc: PostgreSQL's System V segment,
 	// left behind by a postmaster killed with SIGKILL, goes with the
 	// namespace instead of staying on the host.
-	s.cmd = exec.CommandContext(ctx, "unshare", "--pid", "--fork", "--mount-proc", "--ipc", "--kill-child",
-		initBin, "run", "-c", filepath.Join(dir, "etc", "stack.toml"), "-c", filepath.Join(dir, "test.toml"))
+	s.cmd = exec.CommandContext(ctx, "unshare", append([]string{"--pid", "--fork", "--mount-proc", "--ipc", "--kill-child"}, argv...)...)
 	s.cmd.Env = baseEnv("STACK_ETC="+filepath.Join(dir, "etc"), "STACK_DATA="+s.data)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	s.cmd.WaitDelay = 2 * time.Second
@@ -130,7 +137,7 @@ func startStack(t *testing.T, dir string) *stack {
 		cancel()
 		<-s.done
 		if t.Failed() || os.Getenv("REALWORLD_LOG") != "" {
-			t.Logf("initbox's output:\n%s", s.out.String())
+			t.Logf("%s's output:\n%s", filepath.Base(argv[0]), s.out.String())
 		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
@@ -138,7 +145,7 @@ func startStack(t *testing.T, dir string) *stack {
 		if kids := childrenOf(s.cmd.Process.Pid); len(kids) > 0 {
 			s.initPID = kids[0]
 		} else if time.Now().After(deadline) || s.exited() {
-			t.Fatalf("no initbox under unshare (pid %d)\n%s", s.cmd.Process.Pid, s.out.String())
+			t.Fatalf("no %s under unshare (pid %d)\n%s", argv[0], s.cmd.Process.Pid, s.out.String())
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
