@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/initbox/initbox/schedule"
 )
 
 // Config is a whole configuration file.
@@ -58,6 +60,9 @@ type Init struct {
 	// HTTPListen is the "host:port" or ":port" of /healthz, /readyz and
 	// /metrics; "" (the default) serves none.
 	HTTPListen string
+	// Timezone is the location of the services' schedules; nil is $TZ, or
+	// the local time of the machine (time.Local).
+	Timezone *time.Location
 }
 
 // Cgroups is the [init.cgroups] table.
@@ -115,6 +120,9 @@ type Service struct {
 	// Essential: when it fails for good, everything stops and initbox exits
 	// with its status.
 	Essential bool
+	// Schedule, on a oneshot, makes it a scheduled job: started at each
+	// time the schedule gives, not at boot (issue #18).
+	Schedule *schedule.Schedule
 	// Enabled services are started; disabled ones are defined but left alone.
 	Enabled bool
 	// User is a user name or a numeric uid; "" keeps initbox's. Its primary

@@ -403,6 +403,20 @@ func TestErrors(t *testing.T) {
 			},
 		},
 		{
+			// Issue #18: a job's schedule and the time zone of schedules.
+			name: "bad schedule",
+			src: "[init]\ntimezone = \"Mars/Base\"\n[services.a]\ntype = \"oneshot\"\nshell = \"a\"\nschedule = \"61 * * * *\"\n" +
+				"[services.b]\nshell = \"b\"\nschedule = \"@daily\"\n[services.c]\ntype = \"oneshot\"\nshell = \"c\"\nschedule = \"@every 1h\"\n" +
+				"[services.d]\nshell = \"d\"\ndepends_on = { c = \"completed\" }\n[services.e]\ntype = \"oneshot\"\nshell = \"e\"\nmain = true\nschedule = \"@hourly\"\n",
+			want: []string{
+				`2:12: init.timezone: time zone "Mars/Base": unknown time zone Mars/Base (a name of the tz database, such as "Europe/Paris"; the image needs /usr/share/zoneinfo, or use "UTC")`,
+				`6:12: services.a.schedule: bad schedule "61 * * * *": minute: 61 is out of 0-59`,
+				`9:1: services.b.schedule: a schedule needs type = "oneshot": a job that runs to completion at each time (this service is simple)`,
+				`16:16: services.d.depends_on.c: c is a scheduled job: it runs at its times, not at start, so nothing can wait for it`,
+				`21:1: services.e.schedule: the main service cannot have a schedule: its exit ends initbox`,
+			},
+		},
+		{
 			name: "bad enum",
 			src: "[init]\nlog_format = \"text\"\n[services.a]\nshell = \"a\"\ntype = \"one-shot\"\nstdout = \"files:/x\"\nstderr = \"sdtout\"\n" +
 				"restart = { policy = \"allways\" }\nstop = { mode = \"cgroups\" }\n[services.b]\nshell = \"b\"\ndepends_on = { a = \"readdy\" }\n",

@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/initbox/initbox/cgroup"
+	"github.com/initbox/initbox/schedule"
 
 	"github.com/initbox/initbox/signals"
 )
@@ -25,10 +26,10 @@ import (
 // lists stay for the next one.
 var (
 	topKeys       = []string{"init", "services"}
-	initKeys      = []string{"shutdown_timeout", "log_format", "log_prefix", "grace", "cgroups", "control_socket", "http_listen"}
+	initKeys      = []string{"shutdown_timeout", "log_format", "log_prefix", "grace", "cgroups", "control_socket", "http_listen", "timezone"}
 	initLater     = []string(nil)
 	cgroupsKeys   = []string{"mode", "init", "services"}
-	serviceKeys   = []string{"command", "shell", "type", "main", "essential", "enabled", "user", "group", "working_dir", "env", "env_file", "inherit_env", "stdout", "stderr", "forward_signals", "no_new_privs", "capabilities", "depends_on", "restart", "stop", "resources", "ready", "health"}
+	serviceKeys   = []string{"command", "shell", "type", "main", "essential", "enabled", "user", "group", "working_dir", "env", "env_file", "inherit_env", "stdout", "stderr", "forward_signals", "no_new_privs", "capabilities", "depends_on", "restart", "stop", "resources", "ready", "health", "schedule"}
 	serviceLater  = []string(nil)
 	restartKeys   = []string{"policy", "delay", "multiplier", "max_delay", "reset_after", "limit_burst", "limit_interval", "success_exit_codes"}
 	stopKeys      = []string{"signal", "timeout", "mode"}
@@ -465,6 +466,15 @@ func (d *decoder) init(in *Init, p keyPath, m map[string]any) {
 				}
 				in.HTTPListen = t.val
 			}
+		case "timezone":
+			if t, ok := d.str(kp, v); ok {
+				loc, err := time.LoadLocation(t.val)
+				if err != nil {
+					d.fail(kp, "time zone %s: %v (a name of the tz database, such as \"Europe/Paris\"; the image needs /usr/share/zoneinfo, or use \"UTC\")", t, err)
+					continue
+				}
+				in.Timezone = loc
+			}
 		default:
 			d.unknown(kp, initKeys, initLater)
 		}
@@ -543,6 +553,15 @@ func (d *decoder) service(name string, p keyPath, m map[string]any) *Service {
 			}
 		case "forward_signals":
 			s.ForwardSignals, _ = d.boolean(kp, v)
+		case "schedule":
+			if t, ok := d.str(kp, v); ok {
+				sch, err := schedule.Parse(t.val)
+				if err != nil {
+					d.fail(kp, "%v", err)
+					continue
+				}
+				s.Schedule = sch
+			}
 		case "no_new_privs":
 			s.NoNewPrivs, _ = d.boolean(kp, v)
 		case "capabilities":

@@ -131,8 +131,11 @@ func TestLayersExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.StartOrder(), [][]string{{"cache"}, {"api"}}; !reflect.DeepEqual(got, want) {
+	if got, want := c.StartOrder(), [][]string{{"cache"}, {"api", "nightly"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("StartOrder = %v, want %v (the comments say so)", got, want)
+	}
+	if n := c.Services["nightly"]; n == nil || n.Schedule == nil || n.Schedule.String() != "15 3 * * *" || c.Init.Timezone == nil || c.Init.Timezone.String() != "UTC" {
+		t.Errorf("the nightly job's drop-in did not give a job at 03:15 UTC: %+v", n)
 	}
 	if got, want := c.Services["api"].Env, map[string]string{"LOG_LEVEL": "debug", "PORT": "8080"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("api env = %v, want %v", got, want)

@@ -177,6 +177,14 @@ func (v *validator) service(s *Service) {
 	if s.Main && !s.Enabled {
 		v.errorf(p.key("enabled"), false, "a main service cannot be disabled")
 	}
+	if k := p.key("schedule"); s.Schedule != nil && !v.skip(k) {
+		switch {
+		case s.Type != TypeOneshot:
+			v.errorf(k, true, "a schedule needs type = \"oneshot\": a job that runs to completion at each time (this service is %s)", s.Type)
+		case s.Main:
+			v.errorf(k, true, "the main service cannot have a schedule: its exit ends initbox")
+		}
+	}
 	v.output(p.key("stdout"), s.Stdout, false)
 	v.output(p.key("stderr"), s.Stderr, true)
 	for i, ef := range s.EnvFile {
@@ -456,6 +464,8 @@ func (v *validator) dependsOn(s *Service, p keyPath) {
 			v.errorAt(k, true, p, "unknown service %q%s", dep, didYouMean(dep, v.names))
 		case s.Enabled && !t.Enabled:
 			v.errorf(k, true, "%s is disabled, so %s would never start (enable %s or disable %s)", dep, s.Name, dep, s.Name)
+		case t.Schedule != nil:
+			v.errorf(k, true, "%s is a scheduled job: it runs at its times, not at start, so nothing can wait for it", dep)
 		case (cond == ConditionCompleted || cond == ConditionSucceeded) && t.Type != TypeOneshot && !v.skip(k):
 			v.errorf(k, false, "condition %s needs a oneshot service; %s is %s (use started, ready or healthy)", cond, dep, t.Type)
 		}

@@ -96,4 +96,11 @@ type ServiceStatus struct {
 	// Tasks is the cgroup's pids.current; -1 when unknown.
 	Tasks    int64
 	OOMKills int
+	// For a job (a oneshot with a schedule): its schedule as written, when
+	// it runs next (zero: not scheduled, e.g. stopped), and when its last
+	// run started and how long it took (zero: none yet).
+	Schedule     string
+	NextRun      time.Time
+	LastRun      time.Time
+	LastDuration time.Duration
 }

@@ -61,13 +61,7 @@ func appendStatus(b []byte, s ServiceStatus) []byte {
 	b = append(b, `,"pid":`...)
 	b = strconv.AppendInt(b, int64(s.Pid), 10)
 	b = append(b, `,"since":`...)
-	if s.Since.IsZero() {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '"')
-		b = s.Since.AppendFormat(b, time.RFC3339Nano)
-		b = append(b, '"')
-	}
+	b = appendTime(b, s.Since)
 	b = append(b, `,"restarts":`...)
 	b = strconv.AppendInt(b, int64(s.Restarts), 10)
 	b = append(b, `,"last_exit":`...)
@@ -90,7 +84,28 @@ func appendStatus(b []byte, s ServiceStatus) []byte {
 	b = strconv.AppendInt(b, s.Tasks, 10)
 	b = append(b, `,"oom_kills":`...)
 	b = strconv.AppendInt(b, int64(s.OOMKills), 10)
+	if s.Schedule != "" {
+		// A job's: left out for the other services.
+		b = append(b, `,"schedule":`...)
+		b = appendString(b, s.Schedule)
+		b = append(b, `,"next_run":`...)
+		b = appendTime(b, s.NextRun)
+		b = append(b, `,"last_run":`...)
+		b = appendTime(b, s.LastRun)
+		b = append(b, `,"last_duration_seconds":`...)
+		b = appendSeconds(b, s.LastDuration)
+	}
 	return append(b, '}')
+}
+
+// appendTime appends t as an RFC 3339 string, or null when it is zero.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // appendSeconds appends d in seconds, shortest exact form; -1 when d is
@@ -394,5 +409,17 @@ func statusFromJSON(v any) (ServiceStatus, bool) {
 	}
 	s.Tasks = num("tasks", -1)
 	s.OOMKills = int(num("oom_kills", 0))
+	s.Schedule = str("schedule")
+	if t, err := time.Parse(time.RFC3339Nano, str("next_run")); err == nil {
+		s.NextRun = t
+	}
+	if t, err := time.Parse(time.RFC3339Nano, str("last_run")); err == nil {
+		s.LastRun = t
+	}
+	if n, ok := m["last_duration_seconds"].(jsonNumber); ok {
+		if f, err := strconv.ParseFloat(string(n), 64); err == nil && f >= 0 {
+			s.LastDuration = time.Duration(f * float64(time.Second))
+		}
+	}
 	return s, s.Name != ""
 }

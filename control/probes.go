@@ -275,6 +275,18 @@ var metrics = []struct {
 		}},
 	{"initbox_service_tasks", "gauge", "Tasks in the service's cgroup (pids.current).",
 		func(s ServiceStatus) (string, bool) { return strconv.FormatInt(s.Tasks, 10), s.Tasks >= 0 }},
+	{"initbox_job_next_run_timestamp_seconds", "gauge", "When the job runs next (Unix time).",
+		func(s ServiceStatus) (string, bool) {
+			return strconv.FormatInt(s.NextRun.Unix(), 10), !s.NextRun.IsZero()
+		}},
+	{"initbox_job_last_run_timestamp_seconds", "gauge", "When the job's last run started (Unix time).",
+		func(s ServiceStatus) (string, bool) {
+			return strconv.FormatInt(s.LastRun.Unix(), 10), !s.LastRun.IsZero()
+		}},
+	{"initbox_job_last_duration_seconds", "gauge", "How long the job's last run took.",
+		func(s ServiceStatus) (string, bool) {
+			return string(appendSeconds(nil, s.LastDuration)), !s.LastRun.IsZero()
+		}},
 }
 
 func bool01(b bool) string {

@@ -137,7 +137,7 @@ func (s *Supervisor) startOne(name string) error {
 		return errors.New("initbox is stopping")
 	}
 	switch v.state {
-	case stopped, finished:
+	case stopped, finished, scheduled:
 	default:
 		return nil
 	}
@@ -145,6 +145,8 @@ func (s *Supervisor) startOne(name string) error {
 		return fmt.Errorf("%s is disabled in the configuration", name)
 	}
 	s.log.Info("starting on request", logging.String("service", name))
+	// A job runs now; its schedule goes on after the run.
+	v.runNow = v.cfg.Schedule != nil
 	v.held, v.failed, v.doomed, v.succeeded = false, false, false, false
 	v.window, v.delay, v.reason = nil, v.cfg.Restart.Delay, ""
 	v.set(waiting, s.now())
@@ -168,11 +170,15 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 	}
 	switch v.state {
 	case running:
-	case waiting, backoff:
-		if again {
+	case waiting, backoff, scheduled:
+		if again && v.state != scheduled {
 			return nil // it is on its way to start
 		}
+		if again {
+			return s.startOne(name) // a job: run it now
+		}
 		v.stopTimer()
+		v.stopJobTimer()
 		v.held, v.reason = true, "stopped by "+by
 		v.set(stopped, s.now())
 		s.checkFinished()
@@ -251,6 +257,8 @@ func (s *Supervisor) statusOf(name string, v *service) control.ServiceStatus {
 		st.State = "backoff"
 	case unstarted:
 		st.State = "starting"
+	case scheduled:
+		st.State = "scheduled"
 	default:
 		st.State = "waiting"
 	}
@@ -268,6 +276,16 @@ func (s *Supervisor) statusOf(name string, v *service) control.ServiceStatus {
 	}
 	if v.state == waiting && st.Reason == "" {
 		st.Reason = s.waitingFor(name, v)
+	}
+	if v.cfg.Schedule != nil {
+		st.Schedule = v.cfg.Schedule.String()
+		if v.jobTimer != nil {
+			st.NextRun = v.nextRun
+		}
+		st.LastRun, st.LastDuration = v.lastRunAt, v.lastRunFor
+		if v.state == scheduled && st.Reason == "" && !st.NextRun.IsZero() {
+			st.Reason = "next run " + st.NextRun.Format("2006-01-02 15:04:05 MST")
+		}
 	}
 	if v.cfg.Health.Method() != "" || v.cfg.Health.Watchdog > 0 {
 		switch c := v.checks; {

@@ -33,6 +33,9 @@ const (
 	// through the loop as an exit. It has no process, so it is not
 	// "started" for its dependents, yet it is not settled either.
 	unstarted
+	// scheduled: a job (a oneshot with a schedule) between its runs,
+	// waiting for its next time (issue #18).
+	scheduled
 )
 
 type service struct {
@@ -86,6 +89,18 @@ type service struct {
 	checks      *checks        // readiness and health of the current run
 	// removed: a reload dropped it; it is forgotten once stopped.
 	removed bool
+
+	// A job's schedule: the timer of its next time (always armed while
+	// the job is not stopped, so that a time that comes during a run is
+	// seen, and skipped), which tick is current, when the next run is,
+	// whether the current waiting is a run (its time, or ctl start), and
+	// how the last run went.
+	jobTimer   Timer
+	jobTick    int
+	nextRun    time.Time
+	runNow     bool
+	lastRunAt  time.Time
+	lastRunFor time.Duration
 	// then is what its exit leads to while it is stopping: one field
 	// instead of a flag per cause (issue #15).
 	then afterStop
@@ -143,6 +158,10 @@ func (s *Supervisor) schedule() {
 				v.neverRan = true
 				v.cleanStop = true
 				changed = true
+				continue
+			}
+			if v.cfg.Schedule != nil && !v.runNow {
+				s.toSchedule(name, v)
 				continue
 			}
 			ok, why := s.dependenciesHold(name, v)

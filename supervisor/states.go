@@ -15,6 +15,7 @@ var stateNames = [...]string{
 	stopped:   "stopped",
 	finished:  "finished",
 	unstarted: "unstarted",
+	scheduled: "scheduled",
 }
 
 func (st state) String() string {
@@ -31,7 +32,7 @@ var transitions = [...][]state{
 	// Its dependencies hold and it is forked; or its fork failed; or a
 	// dependency failed for good, or its start limit is hit; or it is
 	// disabled, stopped by request, by the shutdown, or removed.
-	waiting: {running, unstarted, finished, stopped},
+	waiting: {running, unstarted, finished, stopped, scheduled},
 	// Its fork or exec failed: that failure comes through the loop as an
 	// exit, and its restart policy applies (or the shutdown).
 	unstarted: {backoff, finished, stopped},
@@ -46,8 +47,12 @@ var transitions = [...][]state{
 	backoff: {waiting, stopped},
 	// Started by request or by a reload.
 	stopped: {waiting},
-	// Started by request or by a reload; or a reload removed it.
-	finished: {waiting, stopped},
+	// Started by request or by a reload; or a reload removed it; or a
+	// job's run ended: it waits for its next time.
+	finished: {waiting, stopped, scheduled},
+	// A job's time came, or ctl start; or ctl stop, the shutdown, or a
+	// reload removed it.
+	scheduled: {waiting, stopped},
 }
 
 // transitionSeen, if not nil, is told every move (tests check them).

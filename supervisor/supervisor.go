@@ -116,6 +116,7 @@ type event struct {
 	err  error          // evReady, evHealth: the check's failure
 	// evGroupCheck: the wait before this check, doubled for the next
 	delay time.Duration
+	tick  int // evJobTime
 }
 
 // send hands ev to Run's loop, or drops it once Run has returned: a timer
@@ -169,6 +170,7 @@ const (
 	evHealth       // one health check's result
 	evWatchdog     // no WATCHDOG=1 within health.watchdog
 	evGroupCheck   // is the process group a run left empty yet?
+	evJobTime      // a job's time came (tick: which arming)
 )
 
 // What `initbox ctl logs` can show of each service: 20 services take at
@@ -397,6 +399,14 @@ func (s *Supervisor) handle(ev event) {
 		s.checkFinished()
 		return
 	}
+	if ev.kind == evJobTime {
+		// Not tied to a run: a job's times come whatever its runs do.
+		if ev.tick == v.jobTick {
+			s.jobTime(ev.name, v)
+		}
+		s.checkFinished()
+		return
+	}
 	if ev.kind == evLeftoverKill {
 		// Not tied to a run: what any earlier run left must go.
 		if ev.cg != nil {
@@ -514,11 +524,13 @@ func (s *Supervisor) shutdown(why string, code int, set bool) {
 	s.stopBy = time.Now().Add(s.cfg.Init.ShutdownTimeout)
 	for _, name := range s.order {
 		v := s.svcs[name]
+		v.stopJobTimer()
 		switch v.state {
-		case waiting, backoff:
+		case waiting, backoff, scheduled:
 			v.stopTimer()
 			v.set(stopped, s.now())
 			v.neverRan = v.starts == 0
+			v.cleanStop = v.cleanStop || v.neverRan
 		}
 	}
 	s.stopLeaves()
@@ -640,6 +652,13 @@ func (s *Supervisor) kill(v *service, sig syscall.Signal) {
 // more: every service finished on its own.
 func (s *Supervisor) checkFinished() {
 	s.dropRemoved()
+	if !s.shuttingDown {
+		for _, name := range s.order {
+			if v := s.svcs[name]; v.state == finished && v.cfg.Schedule != nil && !v.removed && !v.held && !v.draining {
+				s.toSchedule(name, v)
+			}
+		}
+	}
 	if s.shuttingDown {
 		if s.done() {
 			s.finishStatus()
@@ -649,7 +668,7 @@ func (s *Supervisor) checkFinished() {
 		return
 	}
 	for _, v := range s.svcs {
-		if v.state == running || v.state == backoff || v.state == stopping || v.state == unstarted || v.draining || v.held || (v.state == waiting && !v.doomed) {
+		if v.state == running || v.state == backoff || v.state == stopping || v.state == unstarted || v.state == scheduled || v.draining || v.held || (v.state == waiting && !v.doomed) {
 			return
 		}
 	}
