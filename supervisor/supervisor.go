@@ -640,8 +640,18 @@ func (s *Supervisor) kill(v *service, sig syscall.Signal) {
 	err := send(sig)
 	if sig != unix.SIGKILL && sig != unix.SIGCONT {
 		// A stopped process acts on any signal but SIGKILL only once
-		// continued (issue #15: nginx stops on SIGQUIT).
-		_ = send(unix.SIGCONT)
+		// continued (issue #15: nginx stops on SIGQUIT). Under "mixed",
+		// the workers too: a frozen worker cannot carry out the main
+		// process's orderly stop, and SIGCONT changes nothing for the
+		// others.
+		switch {
+		case mode != config.StopMixed:
+			_ = send(unix.SIGCONT)
+		case v.cg != nil:
+			_, _ = v.cg.Signal(unix.SIGCONT)
+		default:
+			_ = reaper.KillGroup(v.pid, unix.SIGCONT)
+		}
 	}
 	if err != nil && err != os.ErrProcessDone {
 		s.log.Warn("cannot signal service", logging.String("service", v.cfg.Name), logging.String("signal", signals.Name(sig)), logging.Err(err))

@@ -43,6 +43,36 @@ stop = { signal = "`+sig+`", timeout = "5s" }
 	}
 }
 
+// TestLifecycleMixedFrozenWorker: under stop.mode = "mixed" the stop
+// signal goes to the main process alone, but SIGCONT to every process: a
+// frozen worker can then carry out the main process's orderly stop (nginx
+// with its workers stopped) instead of waiting out stop.timeout.
+func TestLifecycleMixedFrozenWorker(t *testing.T) {
+	dir, file := svConfig(t, `
+[services.d]
+shell = '''sleep 1000 & w=$$!; echo $$w > @D@/w; trap 'kill -TERM $$w; wait $$w; exit 0' TERM; wait'''
+stop = { mode = "mixed", timeout = "5s" }
+`)
+	p := svStart(t, file, nil)
+	w := p.waitFile(filepath.Join(dir, "w"), 10*time.Second)
+	time.Sleep(100 * time.Millisecond) // the trap is set after the echo
+	// The worker, seen from the host: the test's pid namespace is the
+	// parent of initbox's, so its pid is looked up by its parent.
+	worker := p.findDescendant(p.hostInitPID(), "sleep", 5*time.Second)
+	if err := syscall.Kill(worker, syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP the worker (pid %d inside: %s): %v", worker, strings.TrimSpace(w), err)
+	}
+	sigAt := time.Since(p.start)
+	p.signal(syscall.SIGTERM)
+	r := p.wait()
+	took := stopTook(r, sigAt)
+	t.Logf("a service with a frozen worker under stop.mode mixed stopped in %v (stop.timeout 5s)", took.Round(time.Millisecond))
+	wantExit(t, r, 0)
+	if took > 2*time.Second {
+		t.Fatalf("the stop took %v, want well under stop.timeout 5s\n%v", took, r)
+	}
+}
+
 // TestLifecycleEssentialFailedStart: an essential service whose start
 // fails makes initbox exit non-zero with the real reason, although the
 // process it stopped exited 0 from its TERM trap.
