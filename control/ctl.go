@@ -281,15 +281,23 @@ func parseWait(cmd string, args []string) (names []string, w waitSpec, problem s
 // action asks for cmd (start, stop, restart) of each service in turn,
 // then, with --wait, waits until all have reached its end.
 func action(socket, cmd string, names []string, w waitSpec, jsonOut bool, stdout, stderr io.Writer) int {
-	var last []byte
-	for _, n := range names {
-		code, body, rc := ctlRequest(socket, "POST", "/v1/services/"+escapePath(n)+"/"+cmd, stderr)
+	// call makes one request; anything but 200 is said on stderr.
+	call := func(method, target string) ([]byte, int) {
+		code, body, rc := ctlRequest(socket, method, target, stderr)
 		if rc != exitOK {
-			return rc
+			return nil, rc
 		}
 		if code != 200 {
 			fmt.Fprintf(stderr, "initbox ctl: %s\n", errorMessage(code, body))
-			return exitRefused
+			return nil, exitRefused
+		}
+		return body, exitOK
+	}
+	var last []byte
+	for _, n := range names {
+		body, rc := call("POST", "/v1/services/"+escapePath(n)+"/"+cmd)
+		if rc != exitOK {
+			return rc
 		}
 		last = body
 	}
@@ -306,13 +314,9 @@ func action(socket, cmd string, names []string, w waitSpec, jsonOut bool, stdout
 		if w.timeout != "" {
 			target += "&timeout=" + escapePath(w.timeout)
 		}
-		code, body, rc := ctlRequest(socket, "GET", target, stderr)
+		body, rc := call("GET", target)
 		if rc != exitOK {
 			return rc
-		}
-		if code != 200 {
-			fmt.Fprintf(stderr, "initbox ctl: %s\n", errorMessage(code, body))
-			return exitRefused
 		}
 		last = body
 	}

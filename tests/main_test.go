@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/initbox/initbox/signals"
+	"github.com/initbox/initbox/tests/internal/procfs"
 )
 
 const (
@@ -519,37 +520,11 @@ func wantExit(t *testing.T, r result, want int) {
 	}
 }
 
-// childrenOf lists the children of pid over all its threads (a Go program may
-// fork from any thread, and /proc/P/task/T/children is per thread).
-func childrenOf(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var kids []int
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, s := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(s); err == nil {
-				kids = append(kids, n)
-			}
-		}
-	}
-	return kids
-}
-
-// descendants lists all descendants of pid, parents before children.
-func descendants(pid int) []int {
-	var out []int
-	queue := childrenOf(pid)
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		out = append(out, p)
-		queue = append(queue, childrenOf(p)...)
-	}
-	return out
-}
+// childrenOf and descendants: see package procfs.
+var (
+	childrenOf  = procfs.ChildrenOf
+	descendants = procfs.Descendants
+)
 
 // procStat is the part of /proc/PID/stat the tests use.
 type procStat struct {

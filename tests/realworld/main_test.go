@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/signals"
+	"github.com/initbox/initbox/tests/internal/procfs"
 )
 
 var (
@@ -270,36 +271,11 @@ func find(all []string, from int, msg, service string) int {
 // ---------------------------------------------------------------------------
 // /proc
 
-// childrenOf lists the children of pid over all its threads.
-func childrenOf(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var kids []int
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, s := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(s); err == nil {
-				kids = append(kids, n)
-			}
-		}
-	}
-	return kids
-}
-
-// descendants lists every descendant of pid, parents first.
-func descendants(pid int) []int {
-	var out []int
-	queue := childrenOf(pid)
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		out = append(out, p)
-		queue = append(queue, childrenOf(p)...)
-	}
-	return out
-}
+// childrenOf and descendants: see package procfs.
+var (
+	childrenOf  = procfs.ChildrenOf
+	descendants = procfs.Descendants
+)
 
 // pstat is the part of /proc/PID/stat the tests use.
 type pstat struct {
