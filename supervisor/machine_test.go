@@ -197,6 +197,52 @@ stop = { mode = "process" }`,
 			},
 		},
 		{
+			// Issue #18: a job between runs is scheduled; its times start
+			// it, a time during a run is skipped, seven runs in seven
+			// seconds do not hit the start limit (5 in 10 s), a failed run
+			// keeps the schedule, ctl stop turns it off and ctl start runs
+			// it now and turns it back on.
+			name: "a scheduled job",
+			config: `
+[services.job]
+type = "oneshot"
+command = ["true"]
+schedule = "@every 1s"
+stop = { mode = "process" }
+[services.app]
+command = ["true"]
+stop = { mode = "process" }`,
+			dieOn:  syscall.SIGTERM,
+			status: 0,
+			steps: []step{
+				{"", "job=scheduled app=running"},
+				{"advance 999ms", "job=scheduled"},
+				{"advance 1ms", "job=running"},
+				{"advance 1s", "job=running"},
+				{"advance 1s", "job=running"},
+				{"exit job 0", "job=scheduled"},
+				{"advance 1s", "job=running"},
+				{"exit job 0", "job=scheduled"},
+				{"advance 1s", "job=running"},
+				{"exit job 0", "job=scheduled"},
+				{"advance 1s", "job=running"},
+				{"exit job 0", "job=scheduled"},
+				{"advance 1s", "job=running"},
+				{"exit job 0", "job=scheduled"},
+				{"advance 1s", "job=running"},
+				{"exit job 0", "job=scheduled"},
+				{"advance 1s", "job=running"},
+				{"exit job 0", "job=scheduled"},
+				{"start job", "job=running"},
+				{"exit job 1", "job=scheduled"},
+				{"stop job", "job=stopped"},
+				{"advance 5s", "job=stopped"},
+				{"start job", "job=running"},
+				{"exit job 0", "job=scheduled"},
+				{"term", ""},
+			},
+		},
+		{
 			name: "a dependency failed for good leaves its running dependent alone",
 			config: `
 [services.db]
