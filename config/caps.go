@@ -16,13 +16,20 @@ var capabilities = []string{
 	"CAP_CHECKPOINT_RESTORE",
 }
 
-// Capability returns the number of the capability name ("CAP_NET_RAW",
-// "net_raw"), and whether it is one.
-func Capability(name string) (int, bool) {
+// CapabilityName is a capability's name as the kernel's headers spell it:
+// "net_raw" and "NET_RAW" are "CAP_NET_RAW".
+func CapabilityName(name string) string {
 	n := strings.ToUpper(name)
 	if !strings.HasPrefix(n, "CAP_") {
 		n = "CAP_" + n
 	}
+	return n
+}
+
+// Capability returns the number of the capability name ("CAP_NET_RAW",
+// "net_raw"), and whether it is one.
+func Capability(name string) (int, bool) {
+	n := CapabilityName(name)
 	for i, c := range capabilities {
 		if c == n {
 			return i, true

@@ -181,19 +181,12 @@ func Ctl(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	code, body, rc := ctlRequest(socket, method, target, stderr)
+	body, rc := ask(socket, method, target, stderr)
 	if rc != exitOK {
 		return rc
 	}
-	if code != 200 {
-		fmt.Fprintf(stderr, "initbox ctl: %s\n", errorMessage(code, body))
-		return exitRefused
-	}
 	if jsonOut {
-		stdout.Write(body)
-		if !bytes.HasSuffix(body, []byte("\n")) {
-			io.WriteString(stdout, "\n")
-		}
+		writeJSON(stdout, body)
 		return exitOK
 	}
 	v, err := decodeJSON(body)
@@ -281,21 +274,9 @@ func parseWait(cmd string, args []string) (names []string, w waitSpec, problem s
 // action asks for cmd (start, stop, restart) of each service in turn,
 // then, with --wait, waits until all have reached its end.
 func action(socket, cmd string, names []string, w waitSpec, jsonOut bool, stdout, stderr io.Writer) int {
-	// call makes one request; anything but 200 is said on stderr.
-	call := func(method, target string) ([]byte, int) {
-		code, body, rc := ctlRequest(socket, method, target, stderr)
-		if rc != exitOK {
-			return nil, rc
-		}
-		if code != 200 {
-			fmt.Fprintf(stderr, "initbox ctl: %s\n", errorMessage(code, body))
-			return nil, exitRefused
-		}
-		return body, exitOK
-	}
 	var last []byte
 	for _, n := range names {
-		body, rc := call("POST", "/v1/services/"+escapePath(n)+"/"+cmd)
+		body, rc := ask(socket, "POST", "/v1/services/"+escapePath(n)+"/"+cmd, stderr)
 		if rc != exitOK {
 			return rc
 		}
@@ -314,19 +295,38 @@ func action(socket, cmd string, names []string, w waitSpec, jsonOut bool, stdout
 		if w.timeout != "" {
 			target += "&timeout=" + escapePath(w.timeout)
 		}
-		body, rc := call("GET", target)
+		body, rc := ask(socket, "GET", target, stderr)
 		if rc != exitOK {
 			return rc
 		}
 		last = body
 	}
 	if jsonOut {
-		stdout.Write(last)
-		if !bytes.HasSuffix(last, []byte("\n")) {
-			io.WriteString(stdout, "\n")
-		}
+		writeJSON(stdout, last)
 	}
 	return exitOK
+}
+
+// ask makes one request to socket: the body of a 200 answer, or a
+// non-zero exit status once what went wrong is on stderr.
+func ask(socket, method, target string, stderr io.Writer) ([]byte, int) {
+	code, body, rc := ctlRequest(socket, method, target, stderr)
+	if rc != exitOK {
+		return nil, rc
+	}
+	if code != 200 {
+		fmt.Fprintf(stderr, "initbox ctl: %s\n", errorMessage(code, body))
+		return nil, exitRefused
+	}
+	return body, exitOK
+}
+
+// writeJSON prints the server's JSON answer as is, on a line of its own.
+func writeJSON(w io.Writer, body []byte) {
+	w.Write(body)
+	if !bytes.HasSuffix(body, []byte("\n")) {
+		io.WriteString(w, "\n")
+	}
 }
 
 // ctlRequest sends one request to socket ("" looks in the places of

@@ -50,7 +50,7 @@ type Launcher struct {
 // New returns a Launcher that starts processes registered with s, through
 // f's fork when f is not nil.
 func New(s Starter, f Forker) *Launcher {
-	st, _ := signals.Inherited()
+	st := signals.Inherited()
 	return &Launcher{starter: s, forker: f, inherited: st, self: "/proc/self/exe"}
 }
 
@@ -141,12 +141,6 @@ type Cmd struct {
 	started  bool
 	waitDone bool
 	exit     reaper.Exit
-}
-
-// Command returns the Cmd to run name with args through l, with initbox's
-// environment.
-func (l *Launcher) Command(name string, args ...string) *Cmd {
-	return &Cmd{Path: name, Args: append([]string{name}, args...), Env: os.Environ(), l: l}
 }
 
 // Cmd returns c bound to l, for a Cmd built as a literal.
@@ -259,17 +253,15 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 
 	// A trampoline reports why it could not exec the program on a pipe,
 	// so that Start fails as it does for ForkExec's own child; the
-	// descriptor follows the child's files.
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer errR.Close()
-	defer errW.Close()
-	errFD := len(attr.Files)
-	trampAttr := *attr
-	trampAttr.Files = append(append([]uintptr(nil), attr.Files...), errW.Fd())
-
+	// descriptor follows the child's files. Made only for a trampoline.
+	var errR, errW *os.File
+	defer func() {
+		for _, f := range []*os.File{errR, errW} {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
 	fork := func() (int, error) {
 		// Under the reaper's lock and inside the intake's fork: the
 		// dispositions are those the child will have.
@@ -279,8 +271,14 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 		execPath, execArgv, execAttr := path, c.Args, attr
 		c.Trampolined = spec.Needed() || (want.Ignored^l.forkIgnored)&^libcReserved != 0
 		if c.Trampolined {
+			var err error
+			if errR, errW, err = errorPipe(); err != nil {
+				return 0, err
+			}
+			trampAttr := *attr
+			trampAttr.Files = append(append([]uintptr(nil), attr.Files...), errW.Fd())
 			s := spec
-			s.Signals, s.SetSignals, s.ErrFD = want, true, errFD
+			s.Signals, s.SetSignals, s.ErrFD = want, true, len(attr.Files)
 			execPath, execArgv, execAttr = Wrap(l.self, s, path, c.Args, &trampAttr)
 		}
 		restore, err := borrowOOMScoreAdj(c.OOMScoreAdj)
@@ -311,6 +309,7 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 	}
 	if c.Trampolined {
 		errW.Close()
+		errW = nil
 		if err := trampolineError(errR); err != nil {
 			// The trampoline exits; the reaper collects it, and nobody
 			// waits for this Cmd.
@@ -319,6 +318,17 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 	}
 	c.Pid, c.exited = pid, exited
 	return nil
+}
+
+// errorPipe makes the trampoline's error pipe: plain blocking descriptors,
+// which os.NewFile leaves out of the runtime's poller (os.Pipe would set
+// the poller up, epoll and all, before the first child's exec).
+func errorPipe() (r, w *os.File, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, os.NewSyscallError("pipe2", err)
+	}
+	return os.NewFile(uintptr(p[0]), "trampoline errors"), os.NewFile(uintptr(p[1]), "trampoline errors"), nil
 }
 
 // trampolineError reads what the trampoline reported on its error pipe:

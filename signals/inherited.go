@@ -54,36 +54,29 @@ const sigIgn = 1 // SIG_IGN
 
 // Inherited returns the signal state initbox was started with. The Go
 // runtime installs its own handlers and unblocks the synchronous signals
-// before main runs, so only the entry point can see it; ok is false in a
-// binary linked without EntryFlag (go test, go run), where Inherited knows
-// only what the runtime leaves visible: SIGHUP and SIGINT inherited as
-// ignored, which it keeps.
+// before main runs, so only the entry point can see it; in a binary linked
+// without EntryFlag (go test, go run) Inherited knows only what the runtime
+// leaves visible: SIGHUP and SIGINT inherited as ignored, which it keeps.
 //
 // Notify calls it first, before its own Notify and Ignore change what
 // signal.Ignored reports.
-func Inherited() (st State, ok bool) {
-	r := inherited()
-	return r.st, r.ok
-}
+func Inherited() State { return inherited() }
 
-var inherited = sync.OnceValue(func() (r struct {
-	st State
-	ok bool
-}) {
+var inherited = sync.OnceValue(func() State {
+	var st State
 	if entryRan == 0 {
 		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
 			if signal.Ignored(sig) {
-				r.st.Ignored = r.st.Ignored.Add(sig)
+				st.Ignored = st.Ignored.Add(sig)
 			}
 		}
-		return r
+		return st
 	}
 	for n := 1; n < NSIG; n++ {
 		if entryHandlers[n] == sigIgn {
-			r.st.Ignored = r.st.Ignored.Add(syscall.Signal(n))
+			st.Ignored = st.Ignored.Add(syscall.Signal(n))
 		}
 	}
-	r.st.Blocked = Set(entryMask)
-	r.ok = true
-	return r
+	st.Blocked = Set(entryMask)
+	return st
 })

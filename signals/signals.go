@@ -129,7 +129,7 @@ type Intake struct {
 // as tini (issue #14). Ignored reports which they are, for the one line
 // initbox says about them.
 func Notify() *Intake {
-	st, _ := Inherited()
+	st := Inherited()
 	in := &Intake{c: make(chan os.Signal, 2048), jobc: make(chan os.Signal, 8)}
 	in.C = in.c
 	var take, ignore []os.Signal

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -315,7 +316,7 @@ func checkService(own launch.Privileges, s *config.Service) []config.ServiceErro
 			if r.Index < 0 {
 				continue // Ambient repeats Bounding: reported there
 			}
-			name := capName(s.Capabilities[r.Index])
+			name := config.CapabilityName(s.Capabilities[r.Index])
 			out = append(out, problem(fmt.Sprintf("capabilities[%d]", r.Index), "%s does not have %s, so it cannot give it: %s",
 				who, name, capFix(own, name)))
 		case launch.RefusedOOMScoreAdj:
@@ -378,21 +379,9 @@ func capFix(own launch.Privileges, name string) string {
 		"; in Kubernetes, securityContext.capabilities.add)"
 }
 
-// capName is a capabilities element as config reads it: "net_raw" is
-// CAP_NET_RAW.
-func capName(s string) string {
-	n := strings.ToUpper(s)
-	if !strings.HasPrefix(n, "CAP_") {
-		n = "CAP_" + n
-	}
-	return n
-}
-
 func addNeed(needs []string, n string) []string {
-	for _, x := range needs {
-		if x == n {
-			return needs
-		}
+	if slices.Contains(needs, n) {
+		return needs
 	}
 	return append(needs, n)
 }

@@ -22,6 +22,9 @@ import (
 func TestEnvironLogin(t *testing.T) {
 	root, err := user.LookupId("0")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no passwd entry for uid 0 (CI is set, so this fails instead of skipping): %v", err)
+		}
 		t.Skipf("no passwd entry for uid 0: %v", err)
 	}
 	noEntry(t, "4242")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -47,24 +48,11 @@ func execWithSignalState(args []string) error {
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &set, nil); err != nil {
 		return fmt.Errorf("rt_sigprocmask: %w", err)
 	}
-	path, err := lookPath(args[2])
+	path, err := exec.LookPath(args[2])
 	if err != nil {
 		return err
 	}
 	return syscall.Exec(path, args[2:], os.Environ())
-}
-
-func lookPath(name string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: not found in PATH", name)
 }
 
 // sigMask is the set of sigs as SigIgn and SigBlk print it.

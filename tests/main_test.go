@@ -31,6 +31,7 @@ import (
 
 	"github.com/initbox/initbox/signals"
 	"github.com/initbox/initbox/tests/internal/procfs"
+	"github.com/initbox/initbox/tests/internal/testenv"
 )
 
 const (
@@ -137,16 +138,8 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-// skipOrFail skips the test with the reason, or fails it when CI is set:
-// CI installs everything the tests need, so a skip there would hide a
-// broken setup.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format+" (CI is set, so this fails instead of skipping)", args...)
-	}
-	t.Skipf(format, args...)
-}
+// skipOrFail: see testenv.SkipOrFail.
+var skipOrFail = testenv.SkipOrFail
 
 // requireTool skips (or fails under CI) when a program is not on PATH.
 func requireTool(t *testing.T, name string) {

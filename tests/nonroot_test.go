@@ -75,7 +75,7 @@ func TestNonRootRefused(t *testing.T) {
 	}
 	adj := ownOOMScoreAdj(t)
 	if adj == -1000 {
-		t.Skip("oom_score_adj is -1000 already: nothing is below it")
+		skipOrFail(t, "oom_score_adj is -1000 already: nothing is below it")
 	}
 	dir, file := publicConfig(t, fmt.Sprintf(`
 [services.web]
@@ -184,7 +184,7 @@ func TestNonRootNamedUser(t *testing.T) {
 		skipOrFail(t, "no user nobody: %v", err)
 	}
 	if gids, err := nob.GroupIds(); err != nil || len(gids) != 1 || gids[0] != nob.Gid {
-		t.Skipf("nobody has supplementary groups here (%v, %v): setpriv --clear-groups would not be its own", gids, err)
+		skipOrFail(t, "nobody has supplementary groups here (%v, %v): setpriv --clear-groups would not be its own", gids, err)
 	}
 	_, file := publicConfig(t, `
 [services.self]
@@ -214,7 +214,7 @@ func TestRootWithoutCapabilities(t *testing.T) {
 		skipOrFail(t, "no passwd entry for root: %v", err)
 	}
 	if gids, err := root.GroupIds(); err != nil || len(gids) != 1 || gids[0] != "0" {
-		t.Skipf("root has supplementary groups here (%v, %v)", gids, err)
+		skipOrFail(t, "root has supplementary groups here (%v, %v)", gids, err)
 	}
 	_, file := publicConfig(t, `
 [services.other]

@@ -48,7 +48,7 @@ func init() {
 	commands = []command{
 		{"run", "supervise the services of a TOML config as PID 1", named(runUsage), runSupervisor, true},
 		{"check", "validate a config; errors name file, line and column", named(checkUsage), check, false},
-		{"ctl", "ask a running initbox: status, start, stop, restart, signal, reload, logs",
+		{"ctl", "ask a running initbox: status, start, stop, restart, reload, logs, ...",
 			func(string) string { return control.Usage },
 			func(e *env, args []string) int { return control.Ctl(args, os.Stdout, os.Stderr) }, false},
 		{"notify", "send sd_notify messages (READY=1, STATUS=...) from a service", named(notifyUsage), runNotify, false},
@@ -106,7 +106,8 @@ Commands:
 	}
 	fmt.Fprintf(&b, `
 With no arguments, initbox runs $INITBOX_CONFIG, or /etc/initbox/initbox.toml
-and /etc/initbox/initbox.d/*.toml if there are any. A program named like a command is run with '%[1]s -- NAME'.
+and /etc/initbox/initbox.d/*.toml if there are any. A program named like a
+command is run with '%[1]s -- NAME'.
 Run '%[1]s help COMMAND' for a command's options.
 
 Tini mode options:

@@ -74,13 +74,13 @@ func run(argv []string) int {
 		fmt.Fprintf(os.Stderr, "Usage: %s [OPTIONS] [--] PROGRAM [ARGS]\nTry '%s --help'.\n", name, name)
 		return 2
 	}
+	usage := mainUsage
+	if tiniOnly {
+		usage = tiniUsage
+	}
 	switch {
 	case opts.help:
-		if tiniOnly {
-			fmt.Print(tiniUsage(name))
-		} else {
-			fmt.Print(mainUsage(name))
-		}
+		fmt.Print(usage(name))
 		return 0
 	case opts.version:
 		// The only form `docker info` parses for its init binary.
@@ -91,11 +91,7 @@ func run(argv []string) int {
 		return 0
 	case len(opts.argv) == 0:
 		fmt.Fprintf(os.Stderr, "%s: no program to run\n", name)
-		if tiniOnly {
-			fmt.Fprint(os.Stderr, tiniUsage(name))
-		} else {
-			fmt.Fprint(os.Stderr, mainUsage(name))
-		}
+		fmt.Fprint(os.Stderr, usage(name))
 		return 2
 	}
 	log := logging.Stderr(opts.logFormat, logging.VerbosityLevel(opts.verbosity))

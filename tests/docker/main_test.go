@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/signals"
+	"github.com/initbox/initbox/tests/internal/testenv"
 )
 
 // cmdTimeout bounds every docker command, so a hung engine or container
@@ -274,24 +275,8 @@ func copyFile(from, to string) error {
 	return os.WriteFile(to, data, 0o755)
 }
 
-// docker runs the docker CLI. err is set only when it could not run or was
-// cut by ctx; rc is its exit status.
-func docker(ctx context.Context, args ...string) (stdout, stderr string, rc int, err error) {
-	var o, e bytes.Buffer
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		return o.String(), e.String(), -1, fmt.Errorf("docker %s: %w", strings.Join(args, " "), ctx.Err())
-	case errors.As(err, &ee):
-		return o.String(), e.String(), ee.ExitCode(), nil
-	case err != nil:
-		return o.String(), e.String(), -1, err
-	}
-	return o.String(), e.String(), 0, nil
-}
+// docker: see testenv.Docker.
+var docker = testenv.Docker
 
 // dockerRun runs a docker command under cmdTimeout and returns its stdout
 // and exit status; it fails the test when the command cannot run or hangs.

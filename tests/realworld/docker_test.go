@@ -20,7 +20,6 @@ package realworld
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -34,6 +33,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/initbox/initbox/tests/internal/testenv"
 )
 
 const (
@@ -87,24 +88,8 @@ func cacheDir() string {
 	return "/var/cache/initbox-tests/realworld"
 }
 
-// docker runs the docker CLI under ctx; rc is its exit status, err set only
-// when it could not run or was cut short.
-func docker(ctx context.Context, args ...string) (stdout, stderr string, rc int, err error) {
-	var o, e bytes.Buffer
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		return o.String(), e.String(), -1, fmt.Errorf("docker %s: %w", strings.Join(args, " "), ctx.Err())
-	case errors.As(err, &ee):
-		return o.String(), e.String(), ee.ExitCode(), nil
-	case err != nil:
-		return o.String(), e.String(), -1, err
-	}
-	return o.String(), e.String(), 0, nil
-}
+// docker: see testenv.Docker.
+var docker = testenv.Docker
 
 // dockerDo runs a docker command that must succeed within d and returns
 // its stdout.
@@ -363,23 +348,8 @@ func stackImage(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(ctxDir)
-	if err := os.CopyFS(filepath.Join(ctxDir, "stack"), os.DirFS(filepath.Join(repoRoot, "examples", "stack"))); err != nil {
-		t.Fatal(err)
-	}
-	// COPY keeps the modes of the context: readable by the daemons'
-	// users whatever the umask was.
-	if err := filepath.Walk(filepath.Join(ctxDir, "stack"), func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		mode := os.FileMode(0o644)
-		if fi.IsDir() {
-			mode = 0o755
-		}
-		return os.Chmod(p, mode)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// COPY keeps the modes of the context: copyStack's.
+	copyStack(t, filepath.Join(ctxDir, "stack"))
 	bin, err := os.ReadFile(initBin)
 	if err != nil {
 		t.Fatal(err)

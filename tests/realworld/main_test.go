@@ -41,6 +41,7 @@ import (
 
 	"github.com/initbox/initbox/signals"
 	"github.com/initbox/initbox/tests/internal/procfs"
+	"github.com/initbox/initbox/tests/internal/testenv"
 )
 
 var (
@@ -91,16 +92,8 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// skipOrFail skips the test with the reason, or fails it when CI is set:
-// CI installs everything these tests need, so a skip there would hide a
-// broken set-up.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format+" (CI is set, so this fails instead of skipping)", args...)
-	}
-	t.Skipf(format, args...)
-}
+// skipOrFail: see testenv.SkipOrFail.
+var skipOrFail = testenv.SkipOrFail
 
 // requireRoot: unshare --pid and the daemons' users need root.
 func requireRoot(t *testing.T) {
@@ -474,4 +467,26 @@ func status(socket, name string) (serviceStatus, error) {
 		return serviceStatus{}, fmt.Errorf("initbox ctl status %s: %v: %s", name, err, out)
 	}
 	return s, nil
+}
+
+// copyStack copies examples/stack to dst, every file 0644 and directory
+// 0755: os.CopyFS makes them 0666 and 0777 less the umask, and the
+// daemons' users must read them under any umask.
+func copyStack(t *testing.T, dst string) {
+	t.Helper()
+	if err := os.CopyFS(dst, os.DirFS(filepath.Join(repoRoot, "examples", "stack"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if fi.IsDir() {
+			mode = 0o755
+		}
+		return os.Chmod(p, mode)
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -63,23 +63,7 @@ func newStackDir(t *testing.T) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.CopyFS(filepath.Join(dir, "etc"), os.DirFS(filepath.Join(repoRoot, "examples", "stack"))); err != nil {
-		t.Fatal(err)
-	}
-	// os.CopyFS makes directories 0777 less the umask and files 0666 less
-	// it: readable by all under the usual 022, made so under any other.
-	if err := filepath.Walk(filepath.Join(dir, "etc"), func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		mode := os.FileMode(0o644)
-		if fi.IsDir() {
-			mode = 0o755
-		}
-		return os.Chmod(p, mode)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	copyStack(t, filepath.Join(dir, "etc"))
 	// The control socket in the test's directory, not /run/initbox: the
 	// stack shares the host's mount namespace's /run, where another
 	// initbox may be listening. A drop-in, as an image would add one.

@@ -29,6 +29,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/initbox/initbox/tests/internal/testenv"
 )
 
 var (
@@ -82,13 +84,5 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// skipOrFail skips the test with the reason, or fails it when CI is set:
-// CI installs everything the suite needs, so a skip there would hide a
-// broken setup.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format+" (CI is set, so this fails instead of skipping)", args...)
-	}
-	t.Skipf(format, args...)
-}
+// skipOrFail: see testenv.SkipOrFail.
+var skipOrFail = testenv.SkipOrFail
