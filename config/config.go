@@ -415,6 +415,16 @@ func (c *Config) Add(s *Service) error {
 	return nil
 }
 
+// ForgetPositions drops what c remembers of the files it came from: every
+// key's line and column, which for a parsed file weigh about seven times the
+// Config itself (1.15 MB of 1.3 MB for 200 services). After it, c is as a
+// Config built in code: its errors carry no position and WriteTOML fails.
+// A running initbox calls it once a configuration is accepted, so that what
+// it keeps for the services' lifetime is the small part.
+func (c *Config) ForgetPositions() {
+	c.meta = nil
+}
+
 // Argv returns what the service executes: Command, or /bin/sh -c Shell.
 func (s *Service) Argv() []string {
 	if s.Command != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -395,5 +396,32 @@ func TestLoadFiles(t *testing.T) {
 	os.Chmod(filepath.Join(d, "20-b.toml"), 0o646)
 	if _, err := LoadFiles([]string{base, d}, noEnv); !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "20-b.toml") {
 		t.Errorf("a world-writable drop-in: %v", err)
+	}
+}
+
+// TestForgetPositions: a Config that forgot its positions is as one built
+// in code: its errors have no position and it no longer prints.
+func TestForgetPositions(t *testing.T) {
+	c, err := Parse("/etc/initbox/initbox.toml", []byte("[services.a]\ncommand = [\"true\"]\nuser = \"x\"\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := []ServiceError{{Service: "a", Key: "user", Msg: "cannot switch"}}
+	for _, tc := range []struct {
+		forget bool
+		want   string
+	}{
+		{false, "/etc/initbox/initbox.toml:3:8: services.a.user: cannot switch"},
+		{true, "services.a.user: cannot switch"},
+	} {
+		if tc.forget {
+			c.ForgetPositions()
+		}
+		if err := c.ServiceErrors(list); err == nil || err.Error() != tc.want {
+			t.Errorf("forgotten %v: %v, want %s", tc.forget, err, tc.want)
+		}
+	}
+	if err := c.WriteTOML(io.Discard); !errors.Is(err, ErrNoFile) {
+		t.Errorf("a Config without positions printed: %v", err)
 	}
 }

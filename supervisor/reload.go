@@ -55,6 +55,10 @@ func (s *Supervisor) apply(c *config.Config) error {
 			changed = append(changed, name)
 			v.cfg = nc
 			v.delay = nc.Restart.Delay
+		default:
+			// Equal, but kept from an older Config: holding it would keep
+			// that whole Config alive beside c.
+			v.cfg = nc
 		}
 	}
 	for _, name := range s.order {

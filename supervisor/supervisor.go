@@ -199,6 +199,9 @@ func New(opts Options) *Supervisor {
 	if s.clock == nil {
 		s.clock = realClock{}
 	}
+	// s.cfg is the running configuration: after a reload, the first one
+	// must not stay alive in s.opts.
+	s.opts.Config = nil
 	s.launcher = launch.New(opts.Starter, opts.Fork)
 	for _, name := range s.order {
 		c := s.cfg.Services[name]

@@ -233,6 +233,7 @@ func runSupervisor(e *env, args []string) int {
 		printConfigError(name, err)
 		return 2
 	}
+	c.ForgetPositions()
 	if len(c.Order) == 0 {
 		fmt.Fprintf(os.Stderr, "%s: %s defines no service and no program was given\n", name, c.File)
 		return 2
@@ -289,7 +290,11 @@ func runSupervisor(e *env, args []string) int {
 			if err == nil {
 				err = supervisor.CheckPrivileges(c)
 			}
-			return c, err
+			if err != nil {
+				return nil, err
+			}
+			c.ForgetPositions()
+			return c, nil
 		},
 	})
 	if path := c.Init.ControlSocket; path != "" {
