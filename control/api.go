@@ -15,6 +15,7 @@ package control
 
 import (
 	"errors"
+	"os"
 	"syscall"
 	"time"
 )
@@ -43,6 +44,35 @@ type API interface {
 	// or one cannot any more, or timeout (> 0) has passed: then the error
 	// says which and why.
 	Wait(names []string, goal Goal, timeout time.Duration) error
+	// Exec starts a program as the service's command would start now
+	// (`initbox exec`); the service must be running.
+	Exec(name string, r ExecRequest) (Process, error)
+}
+
+// ExecRequest is a program for API.Exec to start.
+type ExecRequest struct {
+	// Args is the argv, looked up in the service's PATH.
+	Args []string
+	// Env entries (KEY=VALUE) are set over the service's environment.
+	Env []string
+	// Stdin, Stdout and Stderr are the program's 0, 1 and 2, received
+	// from the client; the server closes them once Exec returns.
+	Stdin, Stdout, Stderr *os.File
+	// Terminal: Stdin is a terminal, to be the program's controlling
+	// terminal.
+	Terminal bool
+}
+
+// Process is a program API.Exec started.
+type Process interface {
+	Pid() int
+	// Signal sends sig to the process; os.ErrProcessDone once it has
+	// exited.
+	Signal(sig syscall.Signal) error
+	// Wait returns once the process has exited: its exit code (128+N
+	// for signal N) and how it ended ("exit status 3", "signal:
+	// killed").
+	Wait() (code int, how string)
 }
 
 // Goal is what `initbox ctl start|stop|restart --wait` waits for.
@@ -62,6 +92,15 @@ const (
 // service. The control socket answers them with 404, and `initbox ctl` exits
 // with status 1.
 var ErrUnknownService = errors.New("unknown service")
+
+// ErrServiceNotRunning is wrapped by API.Exec's error for a service that
+// has no running process to run as; the control socket answers 409.
+var ErrServiceNotRunning = errors.New("service not running")
+
+// ExitCoder is implemented by an API.Exec error that has an exit status
+// for `initbox exec`: 127 for a program not found, 126 for one that
+// cannot be run, as the shell's.
+type ExitCoder interface{ ExitCode() int }
 
 // ServiceStatus is one service as `initbox ctl status` shows it.
 type ServiceStatus struct {

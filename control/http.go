@@ -17,7 +17,7 @@ import (
 const (
 	// maxHead bounds the request line and headers together.
 	maxHead = 8 << 10
-	// maxBody bounds request bodies; no route reads one, they are discarded.
+	// maxBody bounds request bodies (exec's argv and environment).
 	maxBody = 64 << 10
 )
 
@@ -27,6 +27,10 @@ type request struct {
 	path   string // the target before '?', still percent-encoded
 	query  string // the target after '?', still percent-encoded
 	length int64  // Content-Length, 0 if absent
+	body   []byte
+	// files came with the request (SCM_RIGHTS on the control socket);
+	// the server closes them once the handler returns.
+	files []*os.File
 }
 
 // httpError is a request the server refuses with code and a message.
@@ -43,7 +47,7 @@ func refuse(code int, msg string) *httpError { return &httpError{code: code, msg
 // nothing to answer, nothing to log.
 var errNoRequest = errors.New("connection closed before a request")
 
-// readRequest reads a request head from r, then reads and discards its body.
+// readRequest reads a request head from r, then its body.
 // It reads at most maxHead bytes before the body. The error is errNoRequest,
 // an *httpError to answer, or (when the deadline passes) a wrapped
 // os.ErrDeadlineExceeded.
@@ -80,14 +84,17 @@ func readRequest(r io.Reader) (request, error) {
 	if herr != nil {
 		return request{}, herr
 	}
-	// Discard the body, counting what came with the head.
+	// The body, counting what came with the head; parseRequest bounded
+	// its length.
 	rest := req.length - int64(len(buf)-end)
 	if rest < 0 {
 		return request{}, refuse(400, "more bytes than Content-Length after the headers")
 	}
+	req.body = make([]byte, req.length)
+	copy(req.body, buf[end:])
 	if rest > 0 {
-		if _, err := io.CopyN(io.Discard, r, rest); err != nil {
-			if errors.Is(err, io.EOF) {
+		if _, err := io.ReadFull(r, req.body[len(buf)-end:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return request{}, refuse(400, "body shorter than Content-Length")
 			}
 			return request{}, err
@@ -261,6 +268,8 @@ func statusText(code int) string {
 		return "Method Not Allowed"
 	case 408:
 		return "Request Timeout"
+	case 409:
+		return "Conflict"
 	case 411:
 		return "Length Required"
 	case 413:
@@ -283,6 +292,10 @@ type response struct {
 	ctype string
 	body  []byte
 	allow string // the Allow header of a 405
+	// stream, when set, goes on after body, on the connection, without
+	// a deadline, until it returns; the body ends when the connection
+	// closes (exec).
+	stream func(c *os.File)
 }
 
 // appendResponse appends resp as an HTTP/1.1 response; the connection is
@@ -294,8 +307,10 @@ func appendResponse(b []byte, resp response) []byte {
 	b = append(b, statusText(resp.code)...)
 	b = append(b, "\r\nContent-Type: "...)
 	b = append(b, resp.ctype...)
-	b = append(b, "\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(resp.body)), 10)
+	if resp.stream == nil {
+		b = append(b, "\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(resp.body)), 10)
+	}
 	if resp.allow != "" {
 		b = append(b, "\r\nAllow: "...)
 		b = append(b, resp.allow...)

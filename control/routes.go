@@ -139,6 +139,11 @@ func controlHandler(api API, log *logging.Logger) func(request, int) response {
 				}
 				changes("signal "+signals.Name(sig), name)
 				err = api.Signal(name, sig)
+			case "exec":
+				if r, ok := want("POST"); !ok {
+					return r
+				}
+				return execRoute(api, log, req, name, uid)
 			case "logs":
 				if r, ok := want("GET"); !ok {
 					return r

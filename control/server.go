@@ -44,8 +44,10 @@ type Server struct {
 	// probe port may be open to a whole cluster.
 	slots chan struct{}
 
-	mu     sync.Mutex
-	conns  map[*os.File]struct{}
+	mu sync.Mutex
+	// conns are the open connections; the channel of one that streams
+	// (exec) is closed when its stream ends.
+	conns  map[*os.File]chan struct{}
 	closed bool
 	done   chan struct{} // closed when the accept loop has returned
 }
@@ -174,7 +176,7 @@ func newServer(fd int, name string, log *logging.Logger, h func(request, int) re
 		handle:  h,
 		log:     log,
 		timeout: ioTimeout,
-		conns:   map[*os.File]struct{}{},
+		conns:   map[*os.File]chan struct{}{},
 		done:    make(chan struct{}),
 		slots:   make(chan struct{}, maxConns),
 	}
@@ -201,6 +203,26 @@ func (s *Server) Close() error {
 	err := s.ln.Close()
 	<-s.done
 	s.mu.Lock()
+	var streams []chan struct{}
+	for c, streaming := range s.conns {
+		if streaming == nil {
+			c.Close()
+		} else {
+			streams = append(streams, streaming)
+		}
+	}
+	s.mu.Unlock()
+	// An exec's last line, its exit status, may be on its way: initbox
+	// closes once its programs have exited, and so does their stream,
+	// a moment later.
+	wait := time.After(streamGrace)
+	for _, ch := range streams {
+		select {
+		case <-ch:
+		case <-wait:
+		}
+	}
+	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()
 	}
@@ -215,6 +237,9 @@ func (s *Server) Close() error {
 	}
 	return err
 }
+
+// streamGrace is how long Close waits for streams to end.
+const streamGrace = time.Second
 
 func (s *Server) accept() {
 	defer close(s.done)
@@ -284,7 +309,7 @@ func (s *Server) serve(nfd int) {
 		c.Close()
 		return
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = nil
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -295,7 +320,18 @@ func (s *Server) serve(nfd int) {
 	defer s.log.Recover("control connection")
 
 	c.SetDeadline(time.Now().Add(s.timeout))
-	req, err := readRequest(c)
+	var r io.Reader = c
+	var rights *rightsReader
+	if s.unix {
+		rights = &rightsReader{c: c}
+		r = rights
+		defer func() { closeFiles(rights.files) }()
+	}
+	req, err := readRequest(r)
+	if err == nil && rights != nil {
+		req.files = rights.files
+		err = rights.err
+	}
 	var herr *httpError
 	switch {
 	case err == nil:
@@ -316,7 +352,95 @@ func (s *Server) serve(nfd int) {
 		s.reply(c, errorResponse(403, "uid "+strconv.Itoa(uid)+" may not use the control socket: only root and initbox's uid may"))
 		return
 	}
-	s.reply(c, s.handle(req, uid))
+	resp := s.handle(req, uid)
+	closeFiles(req.files) // a started program has its own copies
+	if resp.stream == nil {
+		s.reply(c, resp)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	s.reply(c, resp)
+	c.SetWriteDeadline(time.Time{})
+	ended := make(chan struct{})
+	defer close(ended)
+	s.mu.Lock()
+	s.conns[c] = ended
+	s.mu.Unlock()
+	resp.stream(c)
+}
+
+// maxFiles is how many descriptors a request may bring: exec's stdin,
+// stdout and stderr.
+const maxFiles = 3
+
+// rightsReader reads a unix stream connection with recvmsg, keeping the
+// descriptors that come with the bytes (SCM_RIGHTS).
+type rightsReader struct {
+	c     *os.File
+	files []*os.File
+	err   error // descriptors were lost or too many: the request is refused
+}
+
+func (r *rightsReader) Read(p []byte) (int, error) {
+	rc, err := r.c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
+	err = rc.Read(func(fd uintptr) bool {
+		var oobn, flags int
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), p, oob, unix.MSG_CMSG_CLOEXEC)
+		if rerr == unix.EAGAIN {
+			return false
+		}
+		if rerr == nil {
+			r.take(oob[:oobn], flags)
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, os.NewSyscallError("recvmsg", rerr)
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// take keeps the descriptors of a control message, up to maxFiles.
+func (r *rightsReader) take(oob []byte, flags int) {
+	if flags&unix.MSG_CTRUNC != 0 {
+		r.err = refuse(400, "more than "+strconv.Itoa(maxFiles)+" descriptors sent")
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		r.err = refuse(400, "malformed control message")
+		return
+	}
+	for i := range msgs {
+		fds, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if len(r.files) == maxFiles {
+				unix.Close(fd)
+				r.err = refuse(400, "more than "+strconv.Itoa(maxFiles)+" descriptors sent")
+				continue
+			}
+			r.files = append(r.files, os.NewFile(uintptr(fd), "received descriptor"))
+		}
+	}
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 // reply writes resp within the timeout, starting from now: the API call it

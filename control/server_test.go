@@ -681,3 +681,47 @@ func TestServeErrors(t *testing.T) {
 		})
 	}
 }
+
+// fakeProcess is a program fakeAPI.Exec "ran": it wrote its line and
+// exits with code once signalled, or at once when code says so.
+type fakeProcess struct {
+	code    int
+	signals chan syscall.Signal
+}
+
+func (p *fakeProcess) Pid() int { return 4242 }
+func (p *fakeProcess) Signal(sig syscall.Signal) error {
+	p.signals <- sig
+	return nil
+}
+func (p *fakeProcess) Wait() (int, string) {
+	if p.code == -1 {
+		sig := <-p.signals
+		return 128 + int(sig), "signal: " + sig.String()
+	}
+	return p.code, "exit status " + fmt.Sprint(p.code)
+}
+
+// fakeExitCoder is a start failure with the shell's status.
+type fakeExitCoder struct{ code int }
+
+func (e fakeExitCoder) Error() string { return "exec nope: executable file not found in $PATH" }
+func (e fakeExitCoder) ExitCode() int { return e.code }
+
+func (f *fakeAPI) Exec(name string, r ExecRequest) (Process, error) {
+	if err := f.record("exec "+strings.Join(r.Args, " "), name); err != nil {
+		return nil, err
+	}
+	switch {
+	case name == "worker":
+		return nil, fmt.Errorf("%w: worker is backoff", ErrServiceNotRunning)
+	case r.Args[0] == "nope":
+		return nil, fakeExitCoder{127}
+	}
+	fmt.Fprintf(r.Stdout, "args=%q env=%q tty=%v\n", r.Args, r.Env, r.Terminal)
+	p := &fakeProcess{code: 3, signals: make(chan syscall.Signal, 1)}
+	if r.Args[0] == "wait-signal" {
+		p.code = -1
+	}
+	return p, nil
+}

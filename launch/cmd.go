@@ -122,6 +122,11 @@ type Cmd struct {
 	// the foreground.
 	Setpgid    bool
 	Foreground bool
+	// Terminal makes the child the leader of a new session whose
+	// controlling terminal is Stdin, which must be a terminal (initbox
+	// exec --tty): ^C, ^Z and a hangup reach it as on a login. It
+	// replaces Setpgid: a session leader leads its group already.
+	Terminal bool
 	// Signals is the signal state the child starts with.
 	Signals SignalState
 	// SysProcAttr, when not nil, holds further attributes (namespaces,
@@ -189,7 +194,12 @@ func (c *Cmd) Start() error {
 		*sys = *c.SysProcAttr
 	}
 	sys.Setpgid = sys.Setpgid || c.Setpgid
-	if c.Setpgid && c.Foreground && Foreground() {
+	if c.Terminal {
+		// setpgid after setsid fails with EPERM for a session leader;
+		// Ctty names the child's descriptor for Setctty.
+		sys.Setsid, sys.Setctty, sys.Ctty, sys.Setpgid = true, true, 0, false
+	}
+	if c.Setpgid && !c.Terminal && c.Foreground && Foreground() {
 		// Ctty is initbox's own stdin here: for Foreground the field
 		// names a parent fd (syscall.SysProcAttr).
 		sys.Foreground, sys.Ctty = true, 0

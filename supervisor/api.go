@@ -347,6 +347,22 @@ func (a controlAPI) Logs(name string, n int) ([]string, error) {
 func (a controlAPI) Signal(name string, sig syscall.Signal) error {
 	return a.s.SignalService(name, sig)
 }
+func (a controlAPI) Exec(name string, r control.ExecRequest) (control.Process, error) {
+	p, err := a.s.ExecService(name, Exec{Args: r.Args, Env: r.Env, Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal})
+	if err != nil {
+		return nil, err
+	}
+	return execProcess{p}, nil
+}
+
+// execProcess is a Process as control.Process.
+type execProcess struct{ *Process }
+
+func (p execProcess) Wait() (int, string) {
+	e := p.Process.Wait()
+	return e.Code(), e.String()
+}
+
 func (a controlAPI) Wait(names []string, goal control.Goal, timeout time.Duration) error {
 	return a.s.Wait(names, goal, timeout)
 }

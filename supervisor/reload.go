@@ -138,7 +138,7 @@ func (s *Supervisor) reload() {
 func (s *Supervisor) dropRemoved() {
 	for _, name := range slices.Clone(s.order) {
 		v := s.svcs[name]
-		if !v.removed || v.state == running || v.state == stopping || v.state == unstarted || v.draining {
+		if !v.removed || v.state == running || v.state == stopping || v.state == unstarted || v.draining || len(v.execs) > 0 {
 			continue
 		}
 		v.stopChecks()

@@ -104,6 +104,9 @@ type service struct {
 	// then is what its exit leads to while it is stopping: one field
 	// instead of a flag per cause (issue #15).
 	then afterStop
+	// execs are the programs `initbox exec` started as this service,
+	// until they exit (exec.go).
+	execs []*Process
 }
 
 // afterStop is what a stopping service's exit leads to.

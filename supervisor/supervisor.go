@@ -116,7 +116,8 @@ type event struct {
 	err  error          // evReady, evHealth: the check's failure
 	// evGroupCheck: the wait before this check, doubled for the next
 	delay time.Duration
-	tick  int // evJobTime
+	tick  int      // evJobTime
+	proc  *Process // evExecExit
 }
 
 // send hands ev to Run's loop, or drops it once Run has returned: a timer
@@ -171,6 +172,7 @@ const (
 	evWatchdog     // no WATCHDOG=1 within health.watchdog
 	evGroupCheck   // is the process group a run left empty yet?
 	evJobTime      // a job's time came (tick: which arming)
+	evExecExit     // a program started by Exec exited (proc)
 )
 
 // What `initbox ctl logs` can show of each service: 20 services take at
@@ -328,7 +330,7 @@ func (s *Supervisor) done() bool {
 		return false
 	}
 	for _, v := range s.svcs {
-		if v.state == running || v.state == stopping || v.state == unstarted || v.draining {
+		if v.state == running || v.state == stopping || v.state == unstarted || v.draining || len(v.execs) > 0 {
 			return false
 		}
 	}
@@ -380,6 +382,12 @@ func (s *Supervisor) drainOutput() {
 }
 
 func (s *Supervisor) handle(ev event) {
+	if ev.kind == evExecExit {
+		// Not tied to a run: an exec may outlive the run it joined.
+		s.execExited(ev.proc)
+		s.checkFinished()
+		return
+	}
 	v := s.svcs[ev.name]
 	if v == nil {
 		if ev.msg.BarrierFD != nil {
@@ -537,6 +545,7 @@ func (s *Supervisor) shutdown(why string, code int, set bool) {
 		}
 	}
 	s.stopLeaves()
+	s.stopExecs()
 }
 
 // stopLeaves sends the stop signal to every running service that no running
@@ -616,6 +625,9 @@ func (s *Supervisor) killAll() {
 		} else if v.pgid != 0 {
 			_ = unix.Kill(-v.pgid, unix.SIGKILL)
 		}
+		if v.state != running && v.state != stopping {
+			s.signalExecs(v, unix.SIGKILL, v.draining && v.cg != nil)
+		}
 	}
 }
 
@@ -641,6 +653,9 @@ func (s *Supervisor) kill(v *service, sig syscall.Signal) {
 		return reaper.KillGroup(v.pid, sig)
 	}
 	err := send(sig)
+	// Its execs too, where the cgroup's signal did not reach them; they
+	// get their SIGCONT there.
+	s.signalExecs(v, sig, v.cg != nil && (mode == config.StopCgroup || mode == config.StopMixed && sig == unix.SIGKILL))
 	if sig != unix.SIGKILL && sig != unix.SIGCONT {
 		// A stopped process acts on any signal but SIGKILL only once
 		// continued (issue #15: nginx stops on SIGQUIT). Under "mixed",
