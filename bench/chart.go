@@ -114,7 +114,8 @@ func chartBars(r *report) []bar {
 		"signal/latency": "signal p50", "idle/rss": "idle RSS", "idle/pss": "idle PSS", "binary/size": "binary size",
 		"supervisor/rss 1": "RSS 1 service", "supervisor/rss 20": "RSS 20 services", "supervisor/rss 200": "RSS 200 services",
 		"supervisor/restart": "restart p50", "supervisor/stop 20": "stop 20", "supervisor/all up 200": "200 all up",
-		"spawn/wall": "spawn vs unshare",
+		"spawn/wall": "spawn vs unshare", "stack/all answering": "stack all up", "stack/restart redis": "stack restart redis",
+		"stack/kill -9 postgres": "stack kill -9 pg", "stack/stop": "stack stop", "stack/rss": "stack RSS",
 	}
 	var bars []bar
 	for _, f := range r.Figures {

@@ -17,6 +17,10 @@
 //	           services: RSS, restart latency after SIGKILL, time to stop 20,
 //	           time until 200 are running
 //	spawn      initbox spawn -- /bin/true against unshare
+//	stack      examples/stack (nginx, PostgreSQL 15, redis, a worker) under
+//	           initbox, supervisord and s6, each as PID 1 of a new PID
+//	           namespace: start to all answering, restart of redis, kill -9
+//	           of the postmaster, stop, RSS of the supervisor
 //
 // Usage (as root, from bench/):
 //
@@ -24,13 +28,17 @@
 //
 // With no NAME=CMD the inits are initbox (../bin/initbox) and the Debian
 // peers tini, tini-static, dumb-init and catatonit, installed with apt-get
-// when missing. Results go to results.md, results.json and results.png.
+// when missing. Results go to results.md, results.json and results.png; a
+// run with -only writes them to partial/ unless -out is given, so that it
+// does not replace a full run's report with a few rows.
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -72,6 +80,8 @@ type options struct {
 	install     bool
 	stormSizes  []int
 	supervisors map[string]bool
+	stackRounds int
+	stackDir    string
 }
 
 func main() {
@@ -86,10 +96,12 @@ func main() {
 	flag.DurationVar(&o.idleSpan, "idle-span", 10*time.Second, "span over which idle context switches are counted")
 	flag.IntVar(&o.superRounds, "super-rounds", 3, "supervisor sessions per supervisor and size")
 	flag.IntVar(&o.restarts, "restarts", 20, "SIGKILL-and-restart samples per supervisor per round")
+	flag.IntVar(&o.stackRounds, "stack-rounds", 5, "rounds of the stack workload, each supervisor once per round")
+	flag.StringVar(&o.stackDir, "stack", "../examples/stack", "the stack's directory: stack.toml, supervisord.conf, nginx.conf, worker.sh, www/")
 	flag.StringVar(&o.initbox, "initbox", "../bin/initbox", "initbox binary (make build), for every workload")
-	only := flag.String("only", "", "comma-separated workloads: startup,orphans,signal,idle,binary,supervisor,spawn")
+	only := flag.String("only", "", "comma-separated workloads: startup,orphans,signal,idle,binary,supervisor,spawn,stack")
 	supList := flag.String("supervisors", "", "comma-separated supervisors to run: initbox,supervisord,s6,runit (default all found)")
-	flag.StringVar(&o.outDir, "out", ".", "directory for results.md, results.json, results.png")
+	flag.StringVar(&o.outDir, "out", ".", "directory for results.md, results.json, results.png (with -only: partial)")
 	flag.BoolVar(&o.install, "install", true, "apt-get install missing peers")
 	replot := flag.Bool("replot", false, "measure nothing: rewrite results.md and results.png from results.json in -out")
 	flag.Parse()
@@ -100,13 +112,16 @@ func main() {
 	if o.quick {
 		o.runs, o.storms, o.storms100k, o.signals = 200, 1, 0, 1000
 		o.idleWait, o.idleSpan = 2*time.Second, 3*time.Second
-		o.superRounds, o.restarts = 1, 5
+		o.superRounds, o.restarts, o.stackRounds = 1, 5, 2
 	}
 	o.only = map[string]bool{}
 	for _, w := range strings.Split(*only, ",") {
 		if w != "" {
 			o.only[w] = true
 		}
+	}
+	if len(o.only) > 0 && !flagGiven("out") {
+		o.outDir = "partial"
 	}
 	o.supervisors = map[string]bool{}
 	for _, w := range strings.Split(*supList, ",") {
@@ -122,12 +137,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: run as root (PID namespaces, pid_max, apt-get)")
 		os.Exit(2)
 	}
+	check(os.MkdirAll(o.outDir, 0o755))
 	t0 := time.Now()
 	if a, err := filepath.Abs(o.initbox); err == nil {
 		o.initbox = a
 	}
+	if a, err := filepath.Abs(o.stackDir); err == nil {
+		o.stackDir = a
+	}
+	want := func(w string) bool { return len(o.only) == 0 || o.only[w] }
 	if o.install {
-		installPeers()
+		installPeers(want("stack"))
 	}
 	inits := parseInits(flag.Args(), o.initbox)
 	dir, err := os.MkdirTemp("", "initbox-bench-")
@@ -165,7 +185,6 @@ func main() {
 	}
 	fmt.Printf("bench: inits %s\n", strings.Join(names, ", "))
 	r.Inits = names
-	want := func(w string) bool { return len(o.only) == 0 || o.only[w] }
 	if want("startup") {
 		startup(r, inits, floorCmd(o), o.runs)
 	}
@@ -189,6 +208,9 @@ func main() {
 	}
 	if want("spawn") {
 		spawnStartup(r, inits[0], o.runs)
+	}
+	if want("stack") {
+		stackWorkload(r, o, dir)
 	}
 	r.WallSeconds = time.Since(t0).Seconds()
 	r.LoadEnd = loadavg()
@@ -248,12 +270,25 @@ func parseInits(args []string, initbox string) []initCmd {
 	return inits
 }
 
+// flagGiven reports whether the flag was on the command line.
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
 // installPeers installs the Debian packages of the peers whose binary is
-// missing, so that a fresh machine runs the whole comparison.
-func installPeers() {
+// missing, so that a fresh machine runs the whole comparison; with stack,
+// the stack's servers too.
+func installPeers(stack bool) {
+	want := [][2]string{{"tini", "tini"}, {"tini-static", "tini"}, {"dumb-init", "dumb-init"},
+		{"catatonit", "catatonit"}, {"supervisord", "supervisor"}, {"s6-svscan", "s6"}, {"runsvdir", "runit"}}
+	if stack {
+		want = append(want, [][2]string{{"/usr/sbin/nginx", "nginx-light"}, {pgBin + "/postgres", "postgresql-15"},
+			{"redis-server", "redis-server"}, {"redis-cli", "redis-tools"}}...)
+	}
 	var pkgs []string
-	for _, p := range [][2]string{{"tini", "tini"}, {"tini-static", "tini"}, {"dumb-init", "dumb-init"},
-		{"catatonit", "catatonit"}, {"supervisord", "supervisor"}, {"s6-svscan", "s6"}, {"runsvdir", "runit"}} {
+	for _, p := range want {
 		if _, err := exec.LookPath(p[0]); err != nil && !slices.Contains(pkgs, p[1]) {
 			pkgs = append(pkgs, p[1])
 		}
@@ -262,6 +297,16 @@ func installPeers() {
 		return
 	}
 	fmt.Printf("bench: installing %s\n", strings.Join(pkgs, " "))
+	// The packages' postinst scripts start nginx, PostgreSQL, redis and
+	// supervisord where an init system lets them, and redis would hold the
+	// stack's port: a policy-rc.d that refuses every start keeps them
+	// down, as in .ci/run.
+	const policy = "/usr/sbin/policy-rc.d"
+	if _, err := os.Stat(policy); errors.Is(err, fs.ErrNotExist) {
+		if os.WriteFile(policy, []byte("#!/bin/sh\nexit 101\n"), 0o755) == nil {
+			defer os.Remove(policy)
+		}
+	}
 	cmd := exec.Command("apt-get", append([]string{"install", "-y", "-q", "--no-install-recommends"}, pkgs...)...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
