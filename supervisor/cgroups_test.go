@@ -105,25 +105,28 @@ func TestCgroupLeftovers(t *testing.T) {
 		mode string
 		// the daemon's TERM trap
 		trap string
+		// stop.timeout: an hour where only the signal the case is about
+		// can end the daemon, however slow the machine
+		timeout string
 		// the log line that shows how the daemon went
 		log string
 	}{
 		// Its stop signal, then cgroup.kill after stop.timeout.
-		{"cgroup", `""`, "ignored the stop signal: killing the cgroup"},
+		{"cgroup", `""`, "300ms", "ignored the stop signal: killing the cgroup"},
 		// Its stop signal, which it obeys: no kill.
-		{"cgroup", `"exit 0"`, "stopping processes the service left in its cgroup"},
+		{"cgroup", `"exit 0"`, "1h", "stopping processes the service left in its cgroup"},
 		// SIGKILL at once, its main process being gone.
-		{"mixed", `""`, "killing the processes the service's main process left in its cgroup"},
+		{"mixed", `""`, "1h", "killing the processes the service's main process left in its cgroup"},
 	} {
 		t.Run(c.mode+" trap "+c.trap, func(t *testing.T) {
 			s, _, _, dir, log := startIn(t, tr, fmt.Sprintf(`
 [services.d]
 shell = '''setsid sh -c 'trap %s TERM; echo $$$$ >@D@/daemon; while :; do sleep 0.05; done' </dev/null & while [ ! -s @D@/daemon ]; do sleep 0.01; done; exit 3'''
 restart = { policy = "never" }
-stop = { mode = "%s", timeout = "300ms" }
+stop = { mode = "%s", timeout = "%s" }
 [services.keep]
 command = ["sleep", "1000"]
-`, c.trap, c.mode))
+`, c.trap, c.mode, c.timeout))
 			daemon := readPid(t, filepath.Join(dir, "daemon"))
 			leaf := filepath.Join(tr.Path(), "d")
 			waitFor(t, "d's process to exit", func() bool { return statusOf(t, s, "d").Pid == 0 })

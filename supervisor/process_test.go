@@ -26,21 +26,24 @@ import (
 // until the group is empty.
 func TestProcessGroupLeftovers(t *testing.T) {
 	for _, c := range []struct {
-		trap   string // the worker's TERM trap
-		killed bool   // whether the SIGKILL is needed
+		trap    string // the worker's TERM trap
+		timeout string // stop.timeout
+		killed  bool   // whether the SIGKILL is needed
 	}{
-		{`""`, true},
-		{`"exit 0"`, false},
+		{`""`, "300ms", true},
+		// An hour: only the SIGTERM can have ended the worker, however
+		// slow the machine.
+		{`"exit 0"`, "1h", false},
 	} {
 		t.Run("trap "+c.trap, func(t *testing.T) {
 			s, _, _, dir, logBuf := startIn(t, nil, fmt.Sprintf(`
 [services.d]
 shell = '''sh -c 'trap %s TERM; echo $$$$ >@D@/worker; while :; do sleep 0.05; done' & while [ ! -s @D@/worker ]; do sleep 0.01; done; exit 3'''
 restart = { policy = "never" }
-stop = { mode = "group", timeout = "300ms" }
+stop = { mode = "group", timeout = "%s" }
 [services.keep]
 command = ["sleep", "1000"]
-`, c.trap))
+`, c.trap, c.timeout))
 			worker := readPid(t, filepath.Join(dir, "worker"))
 			waitFor(t, "d failed, its group empty", func() bool { return statusOf(t, s, "d").State == "failed" })
 			if !gone(worker) {

@@ -100,11 +100,11 @@ stop = { mode = "process" }
 	if len(m.s.Status()) != 1 {
 		t.Fatalf("a refused reload changed the services: %v", m.s.Status())
 	}
-	dir := t.TempDir()
+	// Parsed here: the reload runs on Run's goroutine, where t.Fatal
+	// may not be called.
+	added := parse(t, t.TempDir(), base+"[services.added]\ncommand = [\"true\"]\nstop = { mode = \"process\" }\n")
 	mu.Lock()
-	next = func() (*config.Config, error) {
-		return parse(t, dir, base+"[services.added]\ncommand = [\"true\"]\nstop = { mode = \"process\" }\n"), nil
-	}
+	next = func() (*config.Config, error) { return added, nil }
 	mu.Unlock()
 	m.run([]step{{"signal HUP", "added=running app=running"}})
 	if m.st.signalled(app, syscall.SIGHUP) {

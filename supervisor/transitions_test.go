@@ -382,8 +382,9 @@ func TestTransitions(t *testing.T) {
 		t.Run(fmt.Sprintf("%s-%s %s", c.from, c.to, c.why), func(t *testing.T) {
 			var opts func(*Options)
 			if c.reload != "" {
+				next := parse(t, t.TempDir(), c.reload)
 				opts = func(o *Options) {
-					o.Reload = func() (*config.Config, error) { return parse(t, t.TempDir(), c.reload), nil }
+					o.Reload = func() (*config.Config, error) { return next, nil }
 				}
 			}
 			m := newMachine(t, c.config, c.dieOn, opts)
