@@ -21,6 +21,7 @@ import (
 
 	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/mem"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
 )
@@ -56,6 +57,10 @@ type Config struct {
 	// Log receives initbox's own lines; nil discards them.
 	Log *logging.Logger
 }
+
+// releaseAfter is how long the program runs before initbox lets go of the
+// pages of its binary that start-up alone used (mem.ReleaseStartup).
+const releaseAfter = time.Second
 
 // Run starts cfg.Argv as the only child and returns the status initbox
 // should exit with. The intake must have been started before anything else
@@ -104,6 +109,16 @@ func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
 	// The init holds no directory busy; the program keeps its own
 	// (openSUSE/catatonit#28).
 	_ = os.Chdir("/")
+	// Idle from here on: what start-up alone touched of the binary need
+	// not stay mapped (issue #17: 4.2 -> 2.3-2.7 MiB resident). Not at once:
+	// a program that exits within releaseAfter would have initbox fault
+	// its exit path back in (+1.8 ms to `initbox -s -- /bin/true`).
+	release := time.AfterFunc(releaseAfter, func() {
+		if err := mem.ReleaseStartup(); err != nil {
+			log.Debug("start-up pages kept", logging.Err(err))
+		}
+	})
+	defer release.Stop()
 
 	var e reaper.Exit
 wait:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/initbox/initbox"
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/mem"
 	"github.com/initbox/initbox/pid1"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
@@ -28,6 +29,8 @@ var (
 func main() {
 	// (initbox re-executed as the trampoline never gets here: package
 	// launch's init takes it over.)
+	// Before anything allocates: see mem.Apply (issue #17).
+	mem.Apply(os.LookupEnv)
 	os.Exit(run(os.Args))
 }
 

@@ -9,11 +9,13 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/initbox/initbox/cgroup"
 	"github.com/initbox/initbox/config"
 	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
+	"github.com/initbox/initbox/mem"
 	"github.com/initbox/initbox/reaper"
 	"github.com/initbox/initbox/signals"
 	"github.com/initbox/initbox/supervisor"
@@ -22,6 +24,10 @@ import (
 // defaultConfig is where initbox looks for its configuration when neither
 // -c nor INITBOX_CONFIG names one.
 const defaultConfig = "/etc/initbox/initbox.toml"
+
+// releaseAfter is how long after its start the supervisor lets go of the
+// pages of its binary that start-up alone used (mem.ReleaseStartup).
+const releaseAfter = 10 * time.Second
 
 // defaultDropIns is the directory whose *.toml files are merged over
 // defaultConfig, in lexical order, when neither -c nor INITBOX_CONFIG
@@ -53,6 +59,8 @@ Environment variables:
                             both defaults
   INITBOX_LOG_FORMAT        console or json, over init.log_format
   INITBOX_SHUTDOWN_TIMEOUT  a duration (30s), over init.shutdown_timeout
+  GOGC, GOMEMLIMIT          either one replaces initbox's own GC target
+                            (GOGC=50; docs/config.md)
 
 Exit status: the main service's (128+N if killed by signal N), 2 for a bad
 command line or config (FILE:LINE:COL: message), 1 if initbox cannot start.
@@ -322,6 +330,15 @@ func runSupervisor(e *env, args []string) int {
 	// The supervisor's start-up is not on a program's exec path: every
 	// signal is taken before the first service starts.
 	in.TakeRest()
+	// Once the services have started and their first checks have run,
+	// reading the config, laying out cgroups and the listeners are done
+	// with: their pages of the binary need not stay mapped (issue #17).
+	release := time.AfterFunc(releaseAfter, func() {
+		if err := mem.ReleaseStartup(); err != nil {
+			log.Debug("start-up pages kept", logging.Err(err))
+		}
+	})
+	defer release.Stop()
 	return s.Run(in.C)
 }
 
