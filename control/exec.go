@@ -51,6 +51,8 @@ options:
   -t, --tty            give PROGRAM a terminal (default when stdin and stdout
                        are terminals)
   -T, --no-tty         no terminal: PROGRAM gets stdin, stdout and stderr as is
+  -i, --interactive    accepted for docker exec's habits (-it): stdin is always
+                       passed
   -e, --env KEY=VALUE  set a variable over the service's (repeatable)
   --socket PATH        the control socket; found as initbox ctl finds it
 
@@ -197,14 +199,27 @@ func parseExec(args []string, getenv func(string) string) (execOptions, error) {
 			i++
 			return args[i], nil
 		}
+		if shortFlags(a, "itT") {
+			// docker exec's habits: -it, -ti; stdin is always passed.
+			for _, c := range a[1:] {
+				switch c {
+				case 't':
+					o.tty = 1
+				case 'T':
+					o.tty = -1
+				}
+			}
+			continue
+		}
 		switch name, _, _ := strings.Cut(a, "="); name {
 		case "-h", "--help":
 			o.help = true
 			return o, nil
-		case "-t", "--tty":
+		case "--tty":
 			o.tty = 1
-		case "-T", "--no-tty":
+		case "--no-tty":
 			o.tty = -1
+		case "--interactive":
 		case "-e", "--env":
 			kv, err := value()
 			if err != nil {
@@ -239,6 +254,20 @@ func parseExec(args []string, getenv func(string) string) (execOptions, error) {
 	}
 	o.args = args[i:]
 	return o, nil
+}
+
+// shortFlags reports whether a is one or more of the single-letter flags
+// in set, as -t or -it.
+func shortFlags(a, set string) bool {
+	if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+		return false
+	}
+	for _, c := range a[1:] {
+		if !strings.ContainsRune(set, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // Exec is `initbox exec`: it asks the initbox at the control socket to run

@@ -44,6 +44,9 @@ func TestExecClient(t *testing.T) {
 	}{
 		{[]string{"-T", "-e", "A=1", "web", "--", "echo", "hi"}, 3, `args=["echo" "hi"] env=["A=1"] tty=false`, "", `control: exec`},
 		{[]string{"--no-tty", "--env=B=2", "web", "echo", "-n"}, 3, `args=["echo" "-n"] env=["B=2"] tty=false`, "", ""},
+		{[]string{"-iT", "web", "--", "echo"}, 3, `args=["echo"] env=[] tty=false`, "", ""},
+		{[]string{"--interactive", "-T", "web", "echo"}, 3, `tty=false`, "", ""},
+		{[]string{"-ix", "web", "--", "true"}, 2, "", "unknown option -ix", ""},
 		{[]string{"-T", "worker", "--", "true"}, 125, "", "initbox exec: service not running: worker is backoff", ""},
 		{[]string{"-T", "nosuch", "--", "true"}, 125, "", `unknown service "nosuch"`, ""},
 		{[]string{"-T", "web", "--", "nope"}, 127, "", "executable file not found", ""},

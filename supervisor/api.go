@@ -138,6 +138,14 @@ func (s *Supervisor) startOne(name string) error {
 	}
 	switch v.state {
 	case stopped, finished, scheduled:
+	case stopping:
+		if v.held {
+			// Stopping on ctl stop: it starts once stopped, as
+			// ctl start asks last.
+			s.log.Info("starting on request once stopped", logging.String("service", name))
+			v.held, v.then = false, thenRestart
+		}
+		return nil
 	default:
 		return nil
 	}
@@ -185,7 +193,8 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		return nil
 	case stopping, unstarted:
 		if again {
-			v.then = thenRestart
+			// Also after a ctl stop: the restart asked last wins.
+			v.held, v.then = false, thenRestart
 			return nil
 		}
 		// Whatever the stop was for (a restart, a failed start), it now

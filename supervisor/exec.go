@@ -172,13 +172,3 @@ func (s *Supervisor) stopExecs() {
 		}
 	}
 }
-
-// hasExecs reports whether a program started by Exec still runs.
-func (s *Supervisor) hasExecs() bool {
-	for _, v := range s.svcs {
-		if len(v.execs) > 0 {
-			return true
-		}
-	}
-	return false
-}

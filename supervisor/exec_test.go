@@ -34,7 +34,7 @@ shell = "true"
 		t.Fatal(err)
 	}
 	defer out.Close()
-	p, err := s.ExecService("a", Exec{Args: []string{"sh", "-c", `echo "$FROM $OVER ${NOTIFY_SOCKET-none}"; trap 'echo TERM; exit 3' TERM; while :; do sleep 0.05; done`},
+	p, err := s.ExecService("a", Exec{Args: []string{"sh", "-c", `trap 'echo TERM; exit 3' TERM; echo "$FROM $OVER ${NOTIFY_SOCKET-none}"; while :; do sleep 0.05; done`},
 		Env: []string{"OVER=caller"}, Stdout: out})
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +71,8 @@ shell = "true"
 			t.Errorf("exec into %s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
+	// Its exec's exit may reach the loop before its own.
+	waitFor(t, "a to be stopped", func() bool { return s.status("a") == stopped })
 	if err := s.StartService("a"); err != nil {
 		t.Fatal(err)
 	}
