@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/config"
-	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/output"
 	"github.com/initbox/initbox/signals"
@@ -44,12 +43,12 @@ func (s *Supervisor) do(fn func()) error {
 }
 
 // service returns the service name, or an error wrapping
-// control.ErrUnknownService.
+// ErrUnknownService.
 func (s *Supervisor) service(name string) (*service, error) {
 	if v := s.svcs[name]; v != nil {
 		return v, nil
 	}
-	return nil, fmt.Errorf("%w %q", control.ErrUnknownService, name)
+	return nil, fmt.Errorf("%w %q", ErrUnknownService, name)
 }
 
 // StartService starts a service that is not running: stopped, finished or
@@ -227,8 +226,8 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 }
 
 // Status returns every service's status, in the configuration's order.
-func (s *Supervisor) Status() []control.ServiceStatus {
-	var out []control.ServiceStatus
+func (s *Supervisor) Status() []ServiceStatus {
+	var out []ServiceStatus
 	if err := s.do(func() {
 		for _, name := range s.order {
 			out = append(out, s.statusOf(name, s.svcs[name]))
@@ -239,8 +238,8 @@ func (s *Supervisor) Status() []control.ServiceStatus {
 	return out
 }
 
-func (s *Supervisor) statusOf(name string, v *service) control.ServiceStatus {
-	st := control.ServiceStatus{
+func (s *Supervisor) statusOf(name string, v *service) ServiceStatus {
+	st := ServiceStatus{
 		Name: name, Pid: v.pid, Since: v.since, Restarts: max(v.starts-1, 0),
 		LastCode: -1, Reason: v.reason, MemoryBytes: -1, CPU: -1, Tasks: -1,
 	}
@@ -340,46 +339,10 @@ func (s *Supervisor) waitingFor(name string, v *service) string {
 	return ""
 }
 
-// API returns the supervisor's control surface, for control.Serve.
-func (s *Supervisor) API() control.API { return controlAPI{s} }
-
-type controlAPI struct{ s *Supervisor }
-
-func (a controlAPI) Status() []control.ServiceStatus { return a.s.Status() }
-func (a controlAPI) Start(name string) error         { return a.s.StartService(name) }
-func (a controlAPI) Stop(name string) error          { return a.s.StopService(name) }
-func (a controlAPI) Restart(name string) error       { return a.s.RestartService(name) }
-func (a controlAPI) Reload() error                   { return a.s.Reload() }
-func (a controlAPI) Logs(name string, n int) ([]string, error) {
-	return a.s.Logs(name, n)
-}
-func (a controlAPI) Signal(name string, sig syscall.Signal) error {
-	return a.s.SignalService(name, sig)
-}
-func (a controlAPI) Exec(name string, r control.ExecRequest) (control.Process, error) {
-	p, err := a.s.ExecService(name, Exec{Args: r.Args, Env: r.Env, Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal})
-	if err != nil {
-		return nil, err
-	}
-	return execProcess{p}, nil
-}
-
-// execProcess is a Process as control.Process.
-type execProcess struct{ *Process }
-
-func (p execProcess) Wait() (int, string) {
-	e := p.Process.Wait()
-	return e.Code(), e.String()
-}
-
-func (a controlAPI) Wait(names []string, goal control.Goal, timeout time.Duration) error {
-	return a.s.Wait(names, goal, timeout)
-}
-
 // A waiter is a Wait in progress: the loop settles it (checkWaiters).
 type waiter struct {
 	names []string
-	goal  control.Goal
+	goal  Goal
 	done  chan error // buffered: the loop never blocks on it
 }
 
@@ -388,7 +351,7 @@ type waiter struct {
 // It fails as soon as one cannot get there (failed, stopped while waited
 // for up, initbox stopping), or once timeout (> 0) has passed; the error
 // names the service and says why.
-func (s *Supervisor) Wait(names []string, goal control.Goal, timeout time.Duration) error {
+func (s *Supervisor) Wait(names []string, goal Goal, timeout time.Duration) error {
 	w := &waiter{names: names, goal: goal, done: make(chan error, 1)}
 	var err error
 	if derr := s.do(func() {
@@ -435,8 +398,8 @@ func (s *Supervisor) Wait(names []string, goal control.Goal, timeout time.Durati
 }
 
 // endedWait is a wait's end when Run has returned: everything stopped.
-func (s *Supervisor) endedWait(goal control.Goal) error {
-	if goal == control.GoalStopped {
+func (s *Supervisor) endedWait(goal Goal) error {
+	if goal == GoalStopped {
 		return nil
 	}
 	return errors.New("initbox has stopped")
@@ -453,7 +416,7 @@ func (s *Supervisor) settle(w *waiter) bool {
 	for _, n := range w.names {
 		v := s.svcs[n]
 		if v == nil {
-			if w.goal == control.GoalStopped {
+			if w.goal == GoalStopped {
 				continue // removed by a reload, once stopped
 			}
 			w.done <- fmt.Errorf("%s was removed by a reload", n)
@@ -473,9 +436,9 @@ func (s *Supervisor) settle(w *waiter) bool {
 }
 
 // reached says whether the service has reached goal, or why it cannot.
-func (s *Supervisor) reached(name string, v *service, goal control.Goal) (bool, error) {
+func (s *Supervisor) reached(name string, v *service, goal Goal) (bool, error) {
 	nothingLeft := (v.state == stopped || v.state == finished) && !v.draining
-	if goal == control.GoalStopped {
+	if goal == GoalStopped {
 		return nothingLeft, nil
 	}
 	why := func(what string) error {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/config"
-	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/reaper"
 )
 
@@ -101,11 +100,11 @@ command = ["sleep", "1000"]
 	waitFor(t, "web's output in its logs", func() bool { return slices.Contains(s.mustLogs(t, "web"), "hup") })
 
 	for _, err := range []error{s.StopService("nope"), s.StartService("nope"), s.SignalService("nope", syscall.SIGHUP)} {
-		if !errors.Is(err, control.ErrUnknownService) {
+		if !errors.Is(err, ErrUnknownService) {
 			t.Errorf("unknown service: %v", err)
 		}
 	}
-	if _, err := s.Logs("nope", 1); !errors.Is(err, control.ErrUnknownService) {
+	if _, err := s.Logs("nope", 1); !errors.Is(err, ErrUnknownService) {
 		t.Errorf("Logs of an unknown service: %v", err)
 	}
 

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/launch"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/reaper"
@@ -92,7 +91,7 @@ func (s *Supervisor) execOne(name string, x Exec) (*Process, error) {
 	}
 	if v.state != running {
 		// Its cgroup, user and environment are those of a run.
-		return nil, fmt.Errorf("%w: %s is %s", control.ErrServiceNotRunning, name, s.statusOf(name, v).State)
+		return nil, fmt.Errorf("%w: %s is %s", ErrServiceNotRunning, name, s.statusOf(name, v).State)
 	}
 	cmd := s.command(v)
 	cmd.Env = execEnv(v.env, x.Env)
@@ -117,7 +116,7 @@ func (s *Supervisor) execOne(name string, x Exec) (*Process, error) {
 }
 
 // execError is a program that could not be started, with the shell's
-// status for it (control.ExitCoder).
+// status for it (ExitCode, as control.ExitCoder asks).
 type execError struct{ error }
 
 func (e execError) Unwrap() error { return e.error }

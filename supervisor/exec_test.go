@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/launch"
 )
 
@@ -63,9 +62,9 @@ shell = "true"
 		args []string
 		want error
 	}{
-		{"a", []string{"true"}, control.ErrServiceNotRunning},
-		{"b", []string{"true"}, control.ErrServiceNotRunning},
-		{"c", []string{"true"}, control.ErrUnknownService},
+		{"a", []string{"true"}, ErrServiceNotRunning},
+		{"b", []string{"true"}, ErrServiceNotRunning},
+		{"c", []string{"true"}, ErrUnknownService},
 	} {
 		if _, err := s.ExecService(tc.name, Exec{Args: tc.args}); !errors.Is(err, tc.want) {
 			t.Errorf("exec into %s: %v, want %v", tc.name, err, tc.want)
@@ -78,7 +77,7 @@ shell = "true"
 	}
 	waitFor(t, "a to run again", func() bool { return s.status("a") == running })
 	_, err = s.ExecService("a", Exec{Args: []string{"no-such-program"}})
-	var ec control.ExitCoder
+	var ec interface{ ExitCode() int }
 	if !errors.As(err, &ec) || ec.ExitCode() != launch.ExitNotFound || !strings.Contains(err.Error(), "no-such-program") {
 		t.Errorf("a program not found: %v", err)
 	}

@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/initbox/initbox/control"
 )
 
 // Issue #15's bugs, each against real sh services in the test process.
 
 // statusOf returns one service's status, as `initbox ctl status` shows it.
-func statusOf(t *testing.T, s *Supervisor, name string) control.ServiceStatus {
+func statusOf(t *testing.T, s *Supervisor, name string) ServiceStatus {
 	t.Helper()
 	for _, st := range s.Status() {
 		if st.Name == name {
@@ -25,7 +24,7 @@ func statusOf(t *testing.T, s *Supervisor, name string) control.ServiceStatus {
 		}
 	}
 	t.Fatalf("no service %q in the status", name)
-	return control.ServiceStatus{}
+	return ServiceStatus{}
 }
 
 // procState is the state letter of pid in /proc (T: stopped).
@@ -299,7 +298,7 @@ command = ["sleep", "1000"]
 	if st := statusOf(t, s, "d"); st.State != "stopping" && time.Since(t0) < 500*time.Millisecond {
 		t.Fatalf("state %q while its worker still stops, want stopping", st.State)
 	}
-	if err := s.Wait([]string{"d"}, control.GoalStopped, 5*time.Second); err != nil {
+	if err := s.Wait([]string{"d"}, GoalStopped, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(t0); took < 700*time.Millisecond {
@@ -330,7 +329,7 @@ command = ["sleep", "1000"]
 type = "oneshot"
 command = ["true"]
 `)
-	err := s.Wait([]string{"db", "web"}, control.GoalUp, 200*time.Millisecond)
+	err := s.Wait([]string{"db", "web"}, GoalUp, 200*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") || !strings.Contains(err.Error(), "web is waiting (waiting for db (ready))") {
 		t.Fatalf("Wait before db is ready = %v", err)
 	}
@@ -338,22 +337,22 @@ command = ["true"]
 		time.Sleep(100 * time.Millisecond)
 		os.WriteFile(filepath.Join(dir, "db-ready"), nil, 0o644)
 	}()
-	if err := s.Wait([]string{"db", "web", "job"}, control.GoalUp, 5*time.Second); err != nil {
+	if err := s.Wait([]string{"db", "web", "job"}, GoalUp, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Wait([]string{"bad"}, control.GoalUp, 5*time.Second); err == nil || !strings.Contains(err.Error(), "bad failed: not ready within 300ms") {
+	if err := s.Wait([]string{"bad"}, GoalUp, 5*time.Second); err == nil || !strings.Contains(err.Error(), "bad failed: not ready within 300ms") {
 		t.Fatalf("Wait for bad = %v, want its failure", err)
 	}
-	if err := s.Wait([]string{"nope"}, control.GoalUp, time.Second); !errors.Is(err, control.ErrUnknownService) {
+	if err := s.Wait([]string{"nope"}, GoalUp, time.Second); !errors.Is(err, ErrUnknownService) {
 		t.Fatalf("Wait for nope = %v, want unknown service", err)
 	}
 	if err := s.StopService("web"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Wait([]string{"web"}, control.GoalUp, time.Second); err == nil || !strings.Contains(err.Error(), "web is stopped") {
+	if err := s.Wait([]string{"web"}, GoalUp, time.Second); err == nil || !strings.Contains(err.Error(), "web is stopped") {
 		t.Fatalf("Wait for up of a stopped service = %v", err)
 	}
-	if err := s.Wait([]string{"web", "bad"}, control.GoalStopped, 5*time.Second); err != nil {
+	if err := s.Wait([]string{"web", "bad"}, GoalStopped, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }

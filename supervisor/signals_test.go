@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/config"
-	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/reaper"
 )
 
@@ -303,18 +302,18 @@ enabled = false`, 0, nil)
 		}
 	}
 	m.stop()
-	api := m.s.API()
-	if err := api.Wait([]string{"a"}, control.GoalStopped, time.Second); err != nil {
+	if err := m.s.Wait([]string{"a"}, GoalStopped, time.Second); err != nil {
 		t.Errorf("Wait for stopped after Run: %v", err)
 	}
-	if err := api.Wait([]string{"a"}, control.GoalUp, time.Second); err == nil || !strings.Contains(err.Error(), "initbox has stopped") {
+	if err := m.s.Wait([]string{"a"}, GoalUp, time.Second); err == nil || !strings.Contains(err.Error(), "initbox has stopped") {
 		t.Errorf("Wait for up after Run: %v", err)
 	}
 }
 
-// TestControlAPI: the control socket's API reaches the supervisor's
-// methods, and an exec'd program's status comes back through it.
-func TestControlAPI(t *testing.T) {
+// TestOtherGoroutines: the methods other goroutines (the control socket)
+// call reach the supervisor's loop, and an exec'd program's status comes
+// back through its Process.
+func TestOtherGoroutines(t *testing.T) {
 	m := newMachine(t, `
 [services.a]
 command = ["true"]
@@ -324,54 +323,53 @@ command = ["true"]
 stop = { mode = "process" }`, syscall.SIGTERM, func(o *Options) {
 		o.Reload = func() (*config.Config, error) { return nil, errors.New("initbox.toml:1:1: broken") }
 	})
-	api := m.s.API()
-	if err := api.Wait([]string{"a", "b"}, control.GoalUp, 10*time.Second); err != nil {
+	s := m.s
+	if err := s.Wait([]string{"a", "b"}, GoalUp, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if st := api.Status(); len(st) != 2 || st[0].Name != "a" || st[0].State != "running" {
+	if st := s.Status(); len(st) != 2 || st[0].Name != "a" || st[0].State != "running" {
 		t.Fatalf("Status: %+v", st)
 	}
 	a := m.pidOf("a")
-	if err := api.Signal("a", syscall.SIGUSR2); err != nil || !m.st.signalled(a, syscall.SIGUSR2) {
+	if err := s.SignalService("a", syscall.SIGUSR2); err != nil || !m.st.signalled(a, syscall.SIGUSR2) {
 		t.Errorf("Signal: %v; delivered %v", err, m.st.signalled(a, syscall.SIGUSR2))
 	}
-	if err := api.Stop("a"); err != nil {
+	if err := s.StopService("a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Wait([]string{"a"}, control.GoalStopped, 10*time.Second); err != nil {
+	if err := s.Wait([]string{"a"}, GoalStopped, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Signal("a", syscall.SIGUSR2); err == nil || !strings.Contains(err.Error(), "not running") {
+	if err := s.SignalService("a", syscall.SIGUSR2); err == nil || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("Signal to a stopped service: %v", err)
 	}
-	if err := api.Start("a"); err != nil {
+	if err := s.StartService("a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Restart("a"); err != nil {
+	if err := s.RestartService("a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Wait([]string{"a"}, control.GoalUp, 10*time.Second); err != nil {
+	if err := s.Wait([]string{"a"}, GoalUp, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if st := statusOf(t, m.s, "a"); st.Restarts != 2 {
+	if st := statusOf(t, s, "a"); st.Restarts != 2 {
 		t.Errorf("after start and restart: %d restarts, want 2", st.Restarts)
 	}
-	if err := api.Reload(); err == nil || !strings.Contains(err.Error(), "broken") {
+	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Errorf("Reload of a broken configuration: %v", err)
 	}
-	if l, err := api.Logs("a", 10); err != nil || len(l) != 0 {
+	if l, err := s.Logs("a", 10); err != nil || len(l) != 0 {
 		t.Errorf("Logs of a service that wrote nothing: %q, %v", l, err)
 	}
-	p, err := api.Exec("b", control.ExecRequest{Args: []string{"true"}})
+	p, err := s.ExecService("b", Exec{Args: []string{"true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := p.(execProcess)
-	m.st.exit(ex.Pid(), 7)
-	if code, how := p.Wait(); code != 7 || how != "exit status 7" {
-		t.Errorf("the exec's status: %d %q, want 7", code, how)
+	m.st.exit(p.Pid(), 7)
+	if e := p.Wait(); e.Code() != 7 || e.String() != "exit status 7" {
+		t.Errorf("the exec's status: %v, want exit status 7", e)
 	}
-	if _, err := api.Exec("nosuch", control.ExecRequest{Args: []string{"true"}}); !errors.Is(err, control.ErrUnknownService) {
+	if _, err := s.ExecService("nosuch", Exec{Args: []string{"true"}}); !errors.Is(err, ErrUnknownService) {
 		t.Errorf("Exec into an unknown service: %v", err)
 	}
 }

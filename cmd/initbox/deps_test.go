@@ -40,3 +40,34 @@ func TestDependencies(t *testing.T) {
 		}
 	}
 }
+
+// TestPackageSeams checks DESIGN's package map where it says what a
+// package must not import: the transport serves the core, not the other
+// way; nobody but cmd/initbox wires them.
+func TestPackageSeams(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not in PATH: cannot list dependencies")
+	}
+	const mod = "github.com/initbox/initbox/"
+	for pkg, forbidden := range map[string][]string{
+		"supervisor": {"control", "pid1", "spawn"},
+		"config":     {"supervisor", "control", "launch", "reaper"},
+		"control":    {"supervisor", "launch", "reaper"},
+		"spawn":      {"supervisor", "control"},
+		"launch":     {"supervisor", "control", "config"},
+	} {
+		out, err := exec.Command(goTool, "list", "-deps", "../../"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, f := range forbidden {
+			for _, d := range deps {
+				if d == mod+f {
+					t.Errorf("%s depends on %s (DESIGN: package map)", pkg, f)
+				}
+			}
+		}
+	}
+}

@@ -307,9 +307,9 @@ func runSupervisor(e *env, args []string) int {
 	})
 	if path := c.Init.ControlSocket; path != "" {
 		// An aid to operators, not a service: initbox runs without it.
-		serve := func() (*control.Server, error) { return control.Serve(path, s.API(), log) }
+		serve := func() (*control.Server, error) { return control.Serve(path, controlAPI{s}, log) }
 		if path == config.ControlSocketAuto {
-			serve = func() (*control.Server, error) { return control.ServeAuto(s.API(), log) }
+			serve = func() (*control.Server, error) { return control.ServeAuto(controlAPI{s}, log) }
 		}
 		if srv, err := serve(); err != nil {
 			log.Warn("no control socket: initbox ctl will not reach this initbox", logging.String("path", path), logging.Err(err))
@@ -320,7 +320,7 @@ func runSupervisor(e *env, args []string) int {
 	if addr := c.Init.HTTPListen; addr != "" {
 		// Probes that cannot be served would fail the pod anyway: say it
 		// now rather than after the services have started.
-		srv, err := control.ServeProbes(addr, s.API(), log)
+		srv, err := control.ServeProbes(addr, controlAPI{s}, log)
 		if err != nil {
 			log.Error("cannot serve init.http_listen", logging.String("addr", addr), logging.Err(err))
 			return 1
