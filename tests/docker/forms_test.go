@@ -17,10 +17,10 @@ import (
 // The forms containers really run in (issue #19): a random uid, a
 // read-only root, a shared PID namespace, another init above initbox. Each
 // runs `initbox run` with formsConfig and a main service, and checks that
-// the services run, that `docker exec C /initbox ctl status` works with no
-// flag, that a service's double-forked orphan is reaped by initbox (no
-// zombie), and that `docker stop` is clean and the main service's status
-// is the container's.
+// the services run, that `docker exec C /initbox ctl status` and `initbox
+// exec` work with no flag, that a service's double-forked orphan is reaped
+// by initbox (no zombie), and that `docker stop` is clean and the main
+// service's status is the container's.
 
 // formsConfig: db is a notify service (its NOTIFY_SOCKET is abstract, so
 // readiness needs no writable file system either); orphans, started once db
@@ -163,6 +163,13 @@ func TestContainerForms(t *testing.T) {
 				if !regexp.MustCompile(want).MatchString(out) {
 					t.Errorf("ctl status has no line %s:\n%s", want, out)
 				}
+			}
+
+			// initbox exec finds the same socket, with no flag; the
+			// program's status is docker exec's (issue #18).
+			out, rc = dockerRun(t, "exec", name, "/initbox", "exec", "-T", "db", "--", "/bin/busybox", "sh", "-c", "echo exec-as-db; exit 3")
+			if rc != 3 || strings.TrimSpace(out) != "exec-as-db" {
+				t.Errorf("docker exec %s /initbox exec db: exit %d, want 3\n%s", name, rc, out)
 			}
 
 			// The orphan is initbox's child once its parent is gone
