@@ -3,6 +3,7 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -498,24 +499,75 @@ func readPids(file string) ([]int, error) {
 	return pids, nil
 }
 
+// readSmall reads a small cgroup file into buf in one read(2): the kernel
+// gives a statistics file whole on the first read. /metrics and ctl status
+// read four of them per service; os.ReadFile allocated a buffer and a File
+// for each (issue #17).
+func readSmall(file string, buf []byte) ([]byte, error) {
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: file, Err: err}
+	}
+	defer unix.Close(fd)
+	n, err := unix.Read(fd, buf)
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, buf)
+	}
+	switch {
+	case err != nil:
+		return nil, &fs.PathError{Op: "read", Path: file, Err: err}
+	case n == len(buf):
+		return nil, fmt.Errorf("%s: longer than %d bytes", file, len(buf))
+	}
+	return buf[:n], nil
+}
+
+// parseCount parses a non-negative decimal, as cgroup files write counts,
+// without the string conversion strconv would need.
+func parseCount(b []byte) (int64, bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
 func readInt(file string) (int64, error) {
-	data, err := os.ReadFile(file)
+	var buf [64]byte
+	data, err := readSmall(file, buf[:])
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	n, ok := parseCount(data)
+	if !ok {
+		return 0, fmt.Errorf("%s: not a count: %q", file, string(data))
+	}
+	return n, nil
 }
 
 // readKey reads KEY's value in a flat-keyed file ("KEY VALUE" lines) such
-// as cgroup.events or memory.events.
+// as cgroup.events, memory.events or cpu.stat.
 func readKey(file, key string) (int64, error) {
-	data, err := os.ReadFile(file)
+	var buf [1024]byte
+	data, err := readSmall(file, buf[:])
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, key+" "); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		if len(line) > len(key) && line[len(key)] == ' ' && string(line[:len(key)]) == key {
+			if n, ok := parseCount(line[len(key)+1:]); ok {
+				return n, nil
+			}
+			return 0, fmt.Errorf("%s: %s is not a count: %q", file, key, string(line))
 		}
 	}
 	return 0, fmt.Errorf("%s: no %s", file, key)
