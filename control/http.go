@@ -52,11 +52,16 @@ var errNoRequest = errors.New("connection closed before a request")
 // an *httpError to answer, or (when the deadline passes) a wrapped
 // os.ErrDeadlineExceeded.
 func readRequest(r io.Reader) (request, error) {
-	buf := make([]byte, maxHead)
+	// Most heads are a few hundred bytes: grow to maxHead only for those
+	// that need it (a scrape allocated 8 KiB for its head; issue #17).
+	buf := make([]byte, 512)
 	n, end := 0, -1
 	for end < 0 {
 		if n == len(buf) {
-			return request{}, refuse(431, "request line and headers exceed 8 KiB")
+			if len(buf) == maxHead {
+				return request{}, refuse(431, "request line and headers exceed 8 KiB")
+			}
+			buf = append(buf, make([]byte, min(len(buf), maxHead-len(buf)))...)
 		}
 		m, err := r.Read(buf[n:])
 		// Search from a little before the new bytes: the terminator may
