@@ -67,6 +67,7 @@ func storms(r *report, inits []initCmd, o options) {
 		}
 		wave := min(n, o.wave)
 		drain := make([][]time.Duration, len(inits))
+		cpu := make([][]time.Duration, len(inits))
 		peak := make([]int, len(inits))
 		left := make([]int, len(inits))
 		for range count {
@@ -74,7 +75,7 @@ func storms(r *report, inits []initCmd, o options) {
 				argv := append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, cmdline(in, o.helper, "storm", strconv.Itoa(n), strconv.Itoa(wave))...)
 				_, out, err := run(argv)
 				f := strings.Fields(string(out))
-				if err != nil || len(f) != 3 {
+				if err != nil || len(f) != 4 {
 					fmt.Fprintf(os.Stderr, "bench: storm of %d under %s: %v: %q\n", n, in.name, err, out)
 					os.Exit(1)
 				}
@@ -82,6 +83,8 @@ func storms(r *report, inits []initCmd, o options) {
 				z, _ := strconv.Atoi(f[1])
 				l, _ := strconv.Atoi(f[2])
 				drain[i] = append(drain[i], time.Duration(us)*time.Microsecond)
+				c, _ := strconv.Atoi(f[3])
+				cpu[i] = append(cpu[i], time.Duration(c)*time.Microsecond)
 				peak[i] = max(peak[i], z)
 				left[i] = max(left[i], l)
 			}
@@ -93,6 +96,13 @@ func storms(r *report, inits []initCmd, o options) {
 				Extra: fmt.Sprintf("%d / %d", peak[i], left[i])})
 		}
 		r.ratios("orphans", m, "initbox")
+		mc := fmt.Sprintf("cpu %d", n)
+		for i, in := range inits {
+			r.add(&figure{Workload: "orphans", Metric: mc, Init: in.name, Unit: "ms",
+				Median: durMs(quantile(cpu[i], 0.5)), Samples: count,
+				Extra: fmt.Sprintf("%.2f µs", float64(quantile(cpu[i], 0.5).Nanoseconds())/1e3/float64(n))})
+		}
+		r.ratios("orphans", mc, "initbox")
 		waves := ""
 		if wave < n {
 			waves = fmt.Sprintf(", in %d waves of %d (the drain times of the waves are summed; each wave starts once the last is gone)", (n+wave-1)/wave, wave)
@@ -102,6 +112,9 @@ func storms(r *report, inits []initCmd, o options) {
 				". Time from the close until the machine's task count (/proc/loadavg) is back down; peak zombies = tasks left minus orphans not yet exited, sampled by the same loop. "+
 				"The drain is dominated by the kernel's wait4, which scans the whole child list on every call, so it grows with the square of the storm.",
 			"orphans", m, false, "peak zombies / left")
+		r.tableOf(fmt.Sprintf("orphan storm CPU: %d orphans, the init's own CPU time", n),
+			"The same storms: CPU time the init (all its threads) used from the release of the orphans to the end of the drain, from /proc/1/task/*/schedstat inside its namespace; the last column but one is per orphan.",
+			"orphans", mc, false, "per orphan")
 	}
 }
 
@@ -288,12 +301,17 @@ func linkage(path string) string {
 }
 
 // spawnStartup compares `initbox spawn -- /bin/true` with what people use
-// today, `unshare --fork --pid --mount-proc /bin/true` (issue #6, #8).
+// today, `unshare --fork --pid --mount-proc /bin/true` (issue #6, #8), and
+// `initbox spawn --uts --ipc` with bubblewrap doing the same (issue #17).
 func spawnStartup(r *report, ib initCmd, runs int) {
 	rows := []initCmd{
 		{name: "unshare --fork --pid --mount-proc", argv: []string{"unshare", "--fork", "--pid", "--mount-proc"}},
 		{name: "initbox spawn", argv: []string{ib.bin, "spawn", "--"}},
 		{name: "initbox spawn --user", argv: []string{ib.bin, "spawn", "--user", "--"}},
+		{name: "initbox spawn --uts --ipc", argv: []string{ib.bin, "spawn", "--uts", "--ipc", "--"}},
+	}
+	if p, err := exec.LookPath("bwrap"); err == nil {
+		rows = append(rows, initCmd{name: bwrapRow, argv: []string{p, "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--dev-bind", "/", "/", "--proc", "/proc"}})
 	}
 	timeTrue(r, "spawn", rows, runs)
 	// Here the reference is unshare: the ratio column reads spawn/unshare.
@@ -306,3 +324,7 @@ func spawnStartup(r *report, ib initCmd, runs int) {
 	r.tableOf(fmt.Sprintf("spawn: CMD /bin/true, %d runs each, alternating", runs),
 		"Here the last column is this row over unshare (not initbox over this).", "spawn", "wall", true, "")
 }
+
+// bwrapRow is bubblewrap doing what `initbox spawn --uts --ipc` does: new
+// PID, UTS and IPC namespaces, the host's root and a fresh /proc.
+const bwrapRow = "bwrap --unshare-pid --unshare-uts --unshare-ipc --dev-bind / / --proc /proc"

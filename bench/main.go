@@ -99,7 +99,7 @@ func main() {
 	flag.IntVar(&o.stackRounds, "stack-rounds", 5, "rounds of the stack workload, each supervisor once per round")
 	flag.StringVar(&o.stackDir, "stack", "../examples/stack", "the stack's directory: stack.toml, supervisord.conf, nginx.conf, worker.sh, www/")
 	flag.StringVar(&o.initbox, "initbox", "../bin/initbox", "initbox binary (make build), for every workload")
-	only := flag.String("only", "", "comma-separated workloads: startup,orphans,signal,idle,binary,supervisor,spawn,stack")
+	only := flag.String("only", "", "comma-separated workloads: startup,orphans,signal,idle,binary,supervisor,spawn,metrics,stack")
 	supList := flag.String("supervisors", "", "comma-separated supervisors to run: initbox,supervisord,s6,runit (default all found)")
 	flag.StringVar(&o.outDir, "out", ".", "directory for results.md, results.json, results.png (with -only: partial)")
 	flag.BoolVar(&o.install, "install", true, "apt-get install missing peers")
@@ -209,6 +209,9 @@ func main() {
 	if want("spawn") {
 		spawnStartup(r, inits[0], o.runs)
 	}
+	if want("metrics") {
+		metricsLatency(r, o, dir)
+	}
 	if want("stack") {
 		stackWorkload(r, o, dir)
 	}
@@ -282,7 +285,7 @@ func flagGiven(name string) bool {
 // the stack's servers too.
 func installPeers(stack bool) {
 	want := [][2]string{{"tini", "tini"}, {"tini-static", "tini"}, {"dumb-init", "dumb-init"},
-		{"catatonit", "catatonit"}, {"supervisord", "supervisor"}, {"s6-svscan", "s6"}, {"runsvdir", "runit"}}
+		{"catatonit", "catatonit"}, {"supervisord", "supervisor"}, {"s6-svscan", "s6"}, {"runsvdir", "runit"}, {"bwrap", "bubblewrap"}}
 	if stack {
 		want = append(want, [][2]string{{"/usr/sbin/nginx", "nginx-light"}, {pgBin + "/postgres", "postgresql-15"},
 			{"redis-server", "redis-server"}, {"redis-cli", "redis-tools"}}...)
