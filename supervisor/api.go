@@ -93,7 +93,7 @@ func (s *Supervisor) SignalService(name string, sig syscall.Signal) error {
 		if v, err = s.service(name); err != nil {
 			return
 		}
-		if v.state != running && v.state != stopping {
+		if !v.state.live() {
 			err = fmt.Errorf("%s is not running", name)
 			return
 		}
@@ -137,7 +137,7 @@ func (s *Supervisor) startOne(name string) error {
 	}
 	switch v.state {
 	case stopped, finished, scheduled:
-	case stopping:
+	case stopping, killing:
 		if v.held {
 			// Stopping on ctl stop: it starts once stopped, as
 			// ctl start asks last.
@@ -190,7 +190,7 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		v.set(stopped, s.now())
 		s.checkFinished()
 		return nil
-	case stopping, unstarted:
+	case stopping, killing, unstarted:
 		if again {
 			// Also after a ctl stop: the restart asked last wins.
 			v.held, v.then = false, thenRestart
@@ -252,7 +252,9 @@ func (s *Supervisor) statusOf(name string, v *service) ServiceStatus {
 		if !v.up() {
 			st.State = "starting"
 		}
-	case stopping:
+	case stopping, killing:
+		// killing is a stop whose SIGKILL was sent: to ctl status (and
+		// /metrics, /readyz, scripts) still a stop in progress.
 		st.State = "stopping"
 	case stopped:
 		st.State = "stopped"
@@ -274,7 +276,7 @@ func (s *Supervisor) statusOf(name string, v *service) ServiceStatus {
 		// Not stopped while anything of it is left (issue #15).
 		st.State = "stopping"
 	}
-	if v.cfg.Ready.Method() != "" && (v.state == running || v.state == stopping) {
+	if v.cfg.Ready.Method() != "" && v.state.live() {
 		// Readiness is that of a live process: a stopped service is
 		// stopped, not "not ready" (issue #15).
 		st.Ready = "not ready"

@@ -147,9 +147,9 @@ func (s *Supervisor) drain(name string, v *service) {
 		if err := v.cg.Kill(); err != nil {
 			s.log.Warn("cannot kill the service's cgroup", logging.String("service", name), logging.Err(err))
 		}
-	} else if v.state != stopping {
-		// A stop has signalled them already; once is enough for a process
-		// busy cleaning up.
+	} else if v.state != stopping && v.state != killing {
+		// A stop has signalled them already (killing: cgroup.kill); once
+		// is enough for a process busy cleaning up.
 		n, _ := v.cg.Signal(v.cfg.Stop.Signal)
 		_, _ = v.cg.Signal(unix.SIGCONT)
 		s.log.Info("stopping processes the service left in its cgroup", logging.String("service", name), logging.Int("processes", n), logging.String("signal", signals.Name(v.cfg.Stop.Signal)))
@@ -195,7 +195,7 @@ func (s *Supervisor) abandonDrains() {
 		case v.draining:
 			s.log.Error("processes in the service's process group survived SIGKILL: not waiting for them", logging.String("service", name), logging.Int("pgid", v.pgid))
 			v.draining, v.pgid = false, 0
-		case v.state == stopping:
+		case v.state == stopping, v.state == killing:
 			s.log.Error("the service's process survived SIGKILL: not waiting for it", logging.String("service", name), logging.Int("pid", v.pid))
 			v.set(stopped, s.now())
 		}

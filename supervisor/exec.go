@@ -166,7 +166,7 @@ func (s *Supervisor) signalExecs(v *service, sig syscall.Signal, byCgroup bool) 
 // crashed, or finished, while its exec ran on.
 func (s *Supervisor) stopExecs() {
 	for _, name := range s.order {
-		if v := s.svcs[name]; v.state != running && v.state != stopping {
+		if v := s.svcs[name]; !v.state.live() {
 			s.signalExecs(v, v.cfg.Stop.Signal, false)
 		}
 	}

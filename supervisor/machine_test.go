@@ -341,3 +341,54 @@ stop = { mode = "process" }`,
 		})
 	}
 }
+
+// stateOf is the service's state, read on Run's goroutine.
+func (m *machine) stateOf(name string) state {
+	var st state
+	if err := m.s.do(func() { st = m.s.svcs[name].state }); err != nil {
+		m.t.Fatal(err)
+	}
+	return st
+}
+
+// TestKilling (issue #15): a stop whose stop.timeout passed is killing:
+// ctl status still says stopping, its stop timeout sends no second
+// SIGKILL, and ctl restart or stop decide what its exit leads to, as for a
+// stopping service.
+func TestKilling(t *testing.T) {
+	m := newMachine(t, oneService, 0, func(o *Options) {
+		o.Starter = immortal{o.Starter.(*fakeStarter)}
+	})
+	m.run([]step{{"", "a=running"}})
+	pid := m.pidOf("a")
+	m.run([]step{{"stop a", "a=stopping"}, {"advance 5s", "a=stopping"}})
+	if st := m.stateOf("a"); st != killing {
+		t.Fatalf("state %s after the stop timeout, want killing", st)
+	}
+	if !m.st.signalled(pid, syscall.SIGKILL) {
+		t.Fatal("no SIGKILL at the stop timeout")
+	}
+	m.run([]step{{"advance 1h", "a=stopping"}, {"restart a", "a=stopping"}})
+	m.st.mu.Lock()
+	kills := strings.Count(strings.Join(m.st.signals, " "), fmt.Sprintf("%d:%d", pid, syscall.SIGKILL))
+	m.st.mu.Unlock()
+	if kills != 1 {
+		t.Errorf("%d SIGKILLs, want 1", kills)
+	}
+	// Its exit, at last: ctl restart asked last, so it starts again.
+	m.st.exit(pid, 137)
+	m.run([]step{{"", "a=running"}})
+	if !m.saw(killing, waiting) {
+		t.Error("no move killing --> waiting")
+	}
+	pid = m.pidOf("a")
+	m.run([]step{{"restart a", "a=stopping"}, {"advance 5s", "a=stopping"}, {"stop a", "a=stopping"}})
+	m.st.exit(pid, 137)
+	m.run([]step{{"", "a=stopped"}, {"advance 1h", "a=stopped"}})
+	// keep, immortal too, exits on its own once the shutdown began (not
+	// after the shutdown deadline's real seconds).
+	keep := m.pidOf("keep")
+	m.run([]step{{"signal TERM", "keep=stopping"}})
+	m.st.exit(keep, 0)
+	m.run([]step{{"end 1", ""}})
+}

@@ -47,7 +47,7 @@ func (s *Supervisor) apply(c *config.Config) error {
 			// Dropped by an earlier reload and still stopping: back again,
 			// to start once its stop is over.
 			v.removed, v.held = false, false
-			if v.state == stopping {
+			if v.state == stopping || v.state == killing {
 				v.then = thenRestart
 			}
 			fallthrough
@@ -86,7 +86,7 @@ func (s *Supervisor) apply(c *config.Config) error {
 			if err := s.stopOne(name, false, "a reload"); err != nil {
 				s.log.Warn("reload: cannot stop a removed service", logging.String("service", name), logging.Err(err))
 			}
-		case v.state == stopping || v.state == unstarted || v.draining:
+		case v.state == stopping || v.state == killing || v.state == unstarted || v.draining:
 			// Its stop (or failed start) runs to its end; then it is
 			// dropped.
 			v.held, v.then = true, thenStay
@@ -138,7 +138,7 @@ func (s *Supervisor) reload() {
 func (s *Supervisor) dropRemoved() {
 	for _, name := range slices.Clone(s.order) {
 		v := s.svcs[name]
-		if !v.removed || v.state == running || v.state == stopping || v.state == unstarted || v.draining || len(v.execs) > 0 {
+		if !v.removed || v.state.live() || v.state == unstarted || v.draining || len(v.execs) > 0 {
 			continue
 		}
 		v.stopChecks()

@@ -36,7 +36,17 @@ const (
 	// scheduled: a job (a oneshot with a schedule) between its runs,
 	// waiting for its next time (issue #18).
 	scheduled
+	// killing: stopping, and SIGKILL was sent (its stop timeout passed,
+	// or killAll): nothing is left to wait for but its exit, which leads
+	// where a stopping one's does (then).
+	killing
 )
+
+// live reports whether the service's process lives: started, and its
+// exit not yet handled.
+func (st state) live() bool {
+	return st == running || st == stopping || st == killing
+}
 
 type service struct {
 	cfg *config.Service
@@ -319,7 +329,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	// What its stop was for decides what its exit leads to; a process
 	// that exits on its own (running, unstarted) had none.
 	then := thenStay
-	if v.state == stopping {
+	if v.state == stopping || v.state == killing {
 		then = v.then
 	}
 	v.then = thenStay
@@ -348,7 +358,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		s.checkDrained(name, v)
 	}
 
-	stays := s.shuttingDown || v.held || v.state == stopping && then == thenStay
+	stays := s.shuttingDown || v.held || (v.state == stopping || v.state == killing) && then == thenStay
 	switch {
 	case !stays && then == thenRestart:
 		s.log.Info("stopped: starting again", fields...)

@@ -16,6 +16,7 @@ var stateNames = [...]string{
 	finished:  "finished",
 	unstarted: "unstarted",
 	scheduled: "scheduled",
+	killing:   "killing",
 }
 
 func (st state) String() string {
@@ -38,11 +39,16 @@ var transitions = [...][]state{
 	unstarted: {backoff, finished, stopped},
 	// Stopped by request, the shutdown, a failed ready check or health
 	// action; or it exited on its own: restarted after a delay, finished,
-	// or stopped when initbox is stopping.
-	running: {stopping, backoff, finished, stopped},
+	// or stopped when initbox is stopping; or killed at once (a second
+	// SIGTERM, the shutdown deadline).
+	running: {stopping, backoff, finished, stopped, killing},
 	// Its process exited: stopped as asked, started again (ctl restart),
-	// or, a failed run, through its restart policy.
-	stopping: {stopped, waiting, backoff, finished},
+	// or, a failed run, through its restart policy; or its stop timeout
+	// passed, or killAll, and it got SIGKILL.
+	stopping: {stopped, waiting, backoff, finished, killing},
+	// Its process exited (or survived SIGKILL past the shutdown
+	// deadline): as from stopping, what then says.
+	killing: {stopped, waiting, backoff, finished},
 	// Its restart delay passed; or it is stopped meanwhile.
 	backoff: {waiting, stopped},
 	// Started by request or by a reload.

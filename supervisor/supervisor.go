@@ -330,7 +330,7 @@ func (s *Supervisor) done() bool {
 		return false
 	}
 	for _, v := range s.svcs {
-		if v.state == running || v.state == stopping || v.state == unstarted || v.draining || len(v.execs) > 0 {
+		if v.state.live() || v.state == unstarted || v.draining || len(v.execs) > 0 {
 			return false
 		}
 	}
@@ -453,6 +453,7 @@ func (s *Supervisor) handle(ev event) {
 	case evStopTimeout:
 		if v.state == stopping {
 			s.log.Warn("stop timeout: sending SIGKILL", logging.String("service", ev.name), logging.Int("pid", v.pid), logging.Duration("timeout", v.cfg.Stop.Timeout))
+			v.set(killing, s.now())
 			s.kill(v, unix.SIGKILL)
 		}
 	}
@@ -506,7 +507,7 @@ func (s *Supervisor) signal(sig syscall.Signal) {
 	}
 	for _, name := range s.order {
 		v := s.svcs[name]
-		if v.state != running && v.state != stopping {
+		if !v.state.live() {
 			continue
 		}
 		if v.cfg.Main || v.cfg.ForwardSignals {
@@ -586,7 +587,7 @@ func (s *Supervisor) beginStop(name string, v *service) {
 // stops first, as s6-overlay's CMD does.
 func (s *Supervisor) hasRunningDependent(name string) bool {
 	if m := s.opts.ImplicitMain; m != "" && m != name {
-		if st := s.svcs[m].state; st == running || st == stopping || s.svcs[m].draining {
+		if s.svcs[m].state.live() || s.svcs[m].draining {
 			return true
 		}
 	}
@@ -602,7 +603,7 @@ func (s *Supervisor) hasRunningDependent(name string) bool {
 			if _, ok := s.svcs[other].cfg.DependsOn[cur]; !ok {
 				continue
 			}
-			if st := s.svcs[other].state; st == running || st == stopping || s.svcs[other].draining {
+			if s.svcs[other].state.live() || s.svcs[other].draining {
 				return true
 			}
 			seen[other] = true
@@ -617,15 +618,17 @@ func (s *Supervisor) hasRunningDependent(name string) bool {
 func (s *Supervisor) killAll() {
 	for _, name := range s.order {
 		v := s.svcs[name]
-		if v.state == running || v.state == stopping {
-			v.set(stopping, s.now())
+		if v.state.live() {
+			// Its stop timeout has nothing left to do (issue #15).
+			v.stopTimer()
+			v.set(killing, s.now())
 			s.kill(v, unix.SIGKILL)
 		} else if v.draining && v.cg != nil {
 			_ = v.cg.Kill()
 		} else if v.pgid != 0 {
 			_ = unix.Kill(-v.pgid, unix.SIGKILL)
 		}
-		if v.state != running && v.state != stopping {
+		if !v.state.live() {
 			s.signalExecs(v, unix.SIGKILL, v.draining && v.cg != nil)
 		}
 	}
@@ -696,7 +699,7 @@ func (s *Supervisor) checkFinished() {
 		return
 	}
 	for _, v := range s.svcs {
-		if v.state == running || v.state == backoff || v.state == stopping || v.state == unstarted || v.state == scheduled || v.draining || v.held || (v.state == waiting && !v.doomed) {
+		if v.state.live() || v.state == backoff || v.state == unstarted || v.state == scheduled || v.draining || v.held || (v.state == waiting && !v.doomed) {
 			return
 		}
 	}

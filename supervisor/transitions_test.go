@@ -256,6 +256,18 @@ stop = { mode = "process" }
 [services.keep]
 command = ["true"]
 stop = { mode = "process" }`
+	// web depends on db; stop timeouts and the shutdown's are an hour, so
+	// only a signal to initbox ends the stop.
+	webOnDB = `
+[init]
+shutdown_timeout = "1h"
+[services.db]
+command = ["true"]
+stop = { mode = "process", timeout = "1h" }
+[services.web]
+command = ["true"]
+depends_on = { db = "started" }
+stop = { mode = "process", timeout = "1h" }`
 	// Not ready within ready.timeout: stopped, and its exit is a failure.
 	notReady = `
 [services.a]
@@ -344,13 +356,29 @@ depends_on = { db = "started" }
 stop = { mode = "process" }`, steps: []step{{"", "db=running web=running"}, {"signal TERM", "web=stopping db=running"}, {"exit db 0", "db=stopped"}}},
 
 	{from: stopping, to: stopped, why: "exited, then = stay", config: oneService,
-		steps: []step{{"", "a=running"}, {"stop a", "a=stopping"}, {"advance 4s", "a=stopping"}, {"advance 1s", "a=stopped"}}},
+		steps: []step{{"", "a=running"}, {"stop a", "a=stopping"}, {"exit a 0", "a=stopped"}}},
 	{from: stopping, to: waiting, why: "exited, then = restart", config: oneService,
 		steps: []step{{"", "a=running"}, {"restart a", "a=stopping"}, {"exit a 0", "a=running"}}},
 	{from: stopping, to: backoff, why: "exited after a failed run, restarted", config: fmt.Sprintf(notReady, "on-failure"), dieOn: syscall.SIGTERM,
 		steps: []step{{"", "a=starting"}, {"advance 1s", "a=backoff"}}},
 	{from: stopping, to: finished, why: "exited after a failed run, not restarted", config: fmt.Sprintf(notReady, "never"), dieOn: syscall.SIGTERM,
 		steps: []step{{"", "a=starting"}, {"advance 1s", "a=failed"}}},
+
+	{from: stopping, to: killing, why: "stop.timeout passed", config: oneService,
+		steps: []step{{"", "a=running"}, {"stop a", "a=stopping"}, {"advance 4s", "a=stopping"}, {"advance 1s", "a=stopped"}}},
+	// The first SIGTERM stops web, db's dependent, which ignores it; the
+	// second kills both, db while it still runs.
+	{from: running, to: killing, why: "a second SIGTERM", config: webOnDB,
+		steps: []step{{"", "db=running web=running"}, {"signal TERM", "web=stopping db=running"}, {"signal TERM", ""}, {"end 1", ""}}},
+
+	{from: killing, to: stopped, why: "exited, then = stay", config: oneService,
+		steps: []step{{"", "a=running"}, {"stop a", "a=stopping"}, {"advance 5s", "a=stopped"}}},
+	{from: killing, to: waiting, why: "exited, then = restart", config: oneService,
+		steps: []step{{"", "a=running"}, {"restart a", "a=stopping"}, {"advance 5s", "a=running"}}},
+	{from: killing, to: backoff, why: "exited after a failed run, restarted", config: fmt.Sprintf(notReady, "on-failure"),
+		steps: []step{{"", "a=starting"}, {"advance 1s", "a=stopping"}, {"advance 5s", "a=backoff"}}},
+	{from: killing, to: finished, why: "exited after a failed run, not restarted", config: fmt.Sprintf(notReady, "never"),
+		steps: []step{{"", "a=starting"}, {"advance 1s", "a=stopping"}, {"advance 5s", "a=failed"}}},
 
 	{from: backoff, to: waiting, why: "restart delay passed", config: oneService,
 		steps: []step{{"", "a=running"}, {"exit a 3", "a=backoff"}, {"advance 999ms", "a=backoff"}, {"advance 1ms", "a=running"}}},
