@@ -519,7 +519,12 @@ func (t *terminal) start(in, out *os.File) {
 			t.saved = saved
 		}
 	}
-	go io.Copy(t.master, in)
+	go func() {
+		io.Copy(t.master, in)
+		// Our input ended (a pipe, not a person): the program's
+		// terminal reads it as an end of file, ^D.
+		t.master.Write([]byte{4})
+	}()
 	go func() {
 		// EIO once the program and all that shares its terminal are gone.
 		io.Copy(out, t.master)
