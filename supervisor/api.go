@@ -137,6 +137,7 @@ func (s *Supervisor) startOne(name string) error {
 	}
 	switch v.state {
 	case stopped, finished, scheduled:
+		// Started below.
 	case stopping, killing:
 		if v.held {
 			// Stopping on ctl stop: it starts once stopped, as
@@ -145,7 +146,10 @@ func (s *Supervisor) startOne(name string) error {
 			v.held, v.then = false, thenRestart
 		}
 		return nil
+	case waiting, running, backoff, unstarted:
+		return nil // running, or on its way to start
 	default:
+		s.log.Debug("start: a state it does not know", logging.String("service", name), logging.String("state", v.state.String()))
 		return nil
 	}
 	if !v.cfg.Enabled {
@@ -177,18 +181,18 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 	}
 	switch v.state {
 	case running:
-	case waiting, backoff, scheduled:
-		if again && v.state != scheduled {
+		// Its stop signal, below.
+	case waiting, backoff:
+		if again {
 			return nil // it is on its way to start
 		}
+		s.hold(v, by)
+		return nil
+	case scheduled:
 		if again {
 			return s.startOne(name) // a job: run it now
 		}
-		v.stopTimer()
-		v.stopJobTimer()
-		v.held, v.reason = true, "stopped by "+by
-		v.set(stopped, s.now())
-		s.checkFinished()
+		s.hold(v, by)
 		return nil
 	case stopping, killing, unstarted:
 		if again {
@@ -201,11 +205,14 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		v.held, v.then = true, thenStay
 		v.reason = "stopped by " + by
 		return nil
-	default:
+	case stopped, finished:
 		if again {
 			return s.startOne(name)
 		}
 		v.held = true
+		return nil
+	default:
+		s.log.Debug("stop: a state it does not know", logging.String("service", name), logging.String("state", v.state.String()))
 		return nil
 	}
 	what := "stop"
@@ -223,6 +230,16 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		v.then = thenRestart
 	}
 	return nil
+}
+
+// hold stops a service that has no process (waiting, backoff, scheduled)
+// until ctl start.
+func (s *Supervisor) hold(v *service, by string) {
+	v.stopTimer()
+	v.stopJobTimer()
+	v.held, v.reason = true, "stopped by "+by
+	v.set(stopped, s.now())
+	s.checkFinished()
 }
 
 // Status returns every service's status, in the configuration's order.

@@ -55,11 +55,13 @@ func (s *Supervisor) armJob(name string, v *service) {
 // if its last run is still going, this time is skipped.
 func (s *Supervisor) jobTime(name string, v *service) {
 	v.jobTimer = nil
-	if s.shuttingDown || v.removed {
-		return
-	}
 	switch v.state {
+	case stopped:
+		return // ctl stop: the schedule is off until ctl start
 	case scheduled:
+		if s.shuttingDown || v.removed {
+			return // not so: the shutdown and a removal stop it
+		}
 		s.log.Info("job's time: starting", logging.String("service", name), logging.String("schedule", v.cfg.Schedule.String()))
 		// Each run is a new start: its times do not count against the
 		// start limit, which is for restarts within a run.
@@ -67,9 +69,13 @@ func (s *Supervisor) jobTime(name string, v *service) {
 		v.window, v.delay = nil, v.cfg.Restart.Delay
 		v.set(waiting, s.now())
 		s.schedule()
-	case stopped:
-		return // ctl stop: the schedule is off until ctl start
 	default:
+		// Its last run still goes (waiting, running, unstarted, backoff,
+		// stopping, killing), or it is finished and about to be
+		// scheduled again.
+		if s.shuttingDown || v.removed {
+			return
+		}
 		s.log.Warn("job's time: skipped, its last run is still going", logging.String("service", name), logging.String("state", v.state.String()), logging.Int("pid", v.pid))
 	}
 	s.armJob(name, v)

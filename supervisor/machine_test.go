@@ -392,3 +392,45 @@ func TestKilling(t *testing.T) {
 	m.st.exit(keep, 0)
 	m.run([]step{{"end 1", ""}})
 }
+
+// TestEventsOutOfState (issue #15): a run's event in a state that has no
+// use for it (a timer that fired as the state changed, an exit after the
+// shutdown gave up on the process) changes nothing: each handler says what
+// each state does with it.
+func TestEventsOutOfState(t *testing.T) {
+	m := newMachine(t, oneService, 0, nil)
+	deliver := func(kinds ...eventKind) {
+		t.Helper()
+		if err := m.s.do(func() {
+			v := m.s.svcs["a"]
+			for _, k := range kinds {
+				m.s.handle(event{name: "a", gen: v.gen, kind: k, exit: reaper.Exit{Pid: 1<<22 + 999}, err: fmt.Errorf("refused")})
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unchanged := func(want state) {
+		t.Helper()
+		if st := m.stateOf("a"); st != want {
+			t.Fatalf("state %s, want %s", st, want)
+		}
+	}
+	m.run([]step{{"", "a=running"}})
+	pid := m.pidOf("a")
+	deliver(evRestart, evStopTimeout, evReadyTimeout)
+	unchanged(running)
+	if m.st.signalled(pid, syscall.SIGKILL) {
+		t.Error("a stop timeout killed a running service")
+	}
+	m.run([]step{{"exit a 3", "a=backoff"}})
+	deliver(evStopTimeout, evReadyTimeout, evWatchdog, evHealth)
+	unchanged(backoff)
+	m.run([]step{{"stop a", "a=stopped"}})
+	deliver(evExit, evRestart, evStopTimeout, evReadyTimeout, evWatchdog, evHealth)
+	unchanged(stopped)
+	if !strings.Contains(m.log.String(), "exit ignored: the service has no process") {
+		t.Error("the exit in stopped is not logged")
+	}
+	m.run([]step{{"advance 1h", "a=stopped"}})
+}

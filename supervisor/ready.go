@@ -245,8 +245,15 @@ func (v *service) isHealthy() bool {
 
 // readyEvent handles the end of a readiness wait: err nil is ready.
 func (s *Supervisor) readyEvent(name string, v *service, err error) {
+	switch v.state {
+	case running:
+	default:
+		// Stopping, killing: its checks run until it exits, and its
+		// readiness no longer matters; others: it exited meanwhile.
+		return
+	}
 	c := v.checks
-	if c == nil || c.ready || v.state != running {
+	if c == nil || c.ready {
 		return
 	}
 	if err != nil {
@@ -283,15 +290,20 @@ func (s *Supervisor) notifyEvent(name string, v *service, m notify.Message) {
 		// Handled in order: the sender learns its messages were taken.
 		defer m.BarrierFD.Close()
 	}
-	if m.Pid == 0 || !s.belongs(v, m.Pid) {
-		s.log.Warn("notify message refused: its sender is not a process of the service", logging.String("service", name), logging.Int("sender_pid", m.Pid))
+	switch v.state {
+	case running:
+	default:
+		// Stopping, killing: readiness, status and watchdog no longer
+		// matter; others: no process of it runs. The message is still
+		// checked, for the log.
+		s.notifyFrom(name, v, m)
 		return
 	}
-	if m.Err != nil {
-		s.log.Warn("bad notify message", logging.String("service", name), logging.Err(m.Err))
+	if !s.notifyFrom(name, v, m) {
+		return
 	}
 	c := v.checks
-	if c == nil || v.state != running {
+	if c == nil {
 		return
 	}
 	if m.Status != "" {
@@ -324,6 +336,19 @@ func (s *Supervisor) notifyEvent(name string, v *service, m notify.Message) {
 	}
 }
 
+// notifyFrom reports whether m comes from a process of the service's
+// current run, and logs it when it does not, or is malformed.
+func (s *Supervisor) notifyFrom(name string, v *service, m notify.Message) bool {
+	if m.Pid == 0 || !s.belongs(v, m.Pid) {
+		s.log.Warn("notify message refused: its sender is not a process of the service", logging.String("service", name), logging.Int("sender_pid", m.Pid))
+		return false
+	}
+	if m.Err != nil {
+		s.log.Warn("bad notify message", logging.String("service", name), logging.Err(m.Err))
+	}
+	return true
+}
+
 // belongs reports whether pid is a process of the service's current run:
 // in its cgroup, or its main process or a descendant of it.
 func (s *Supervisor) belongs(v *service, pid int) bool {
@@ -332,8 +357,15 @@ func (s *Supervisor) belongs(v *service, pid int) bool {
 
 // healthEvent counts one health check's result and acts on a verdict.
 func (s *Supervisor) healthEvent(name string, v *service, err error) {
+	switch v.state {
+	case running:
+	default:
+		// Stopping, killing: its checks run until it exits, and a stop
+		// under way needs no health action; others: it exited meanwhile.
+		return
+	}
 	c := v.checks
-	if c == nil || v.state != running {
+	if c == nil {
 		return
 	}
 	h := v.cfg.Health

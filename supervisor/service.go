@@ -323,15 +323,23 @@ func exitCodeOf(v *service) int {
 
 // exited handles the end of a service's process.
 func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
+	// What its stop was for decides what its exit leads to; a process
+	// that exits on its own had none.
+	then, asked := thenStay, false
+	switch v.state {
+	case running, unstarted:
+	case stopping, killing:
+		then, asked = v.then, true
+	default:
+		// No process of this run is left to exit: a second exit of one
+		// run would be a bug, and one the shutdown gave up on
+		// (abandonDrains) is over.
+		s.log.Debug("exit ignored: the service has no process", logging.String("service", name), logging.String("state", v.state.String()), logging.Int("pid", e.Pid))
+		return
+	}
 	v.pid = 0
 	v.stopTimer()
 	v.stopChecks()
-	// What its stop was for decides what its exit leads to; a process
-	// that exits on its own (running, unstarted) had none.
-	then := thenStay
-	if v.state == stopping || v.state == killing {
-		then = v.then
-	}
 	v.then = thenStay
 	failedStart := then == thenFail || then == thenFailRestart
 	v.exit = &e
@@ -358,7 +366,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		s.checkDrained(name, v)
 	}
 
-	stays := s.shuttingDown || v.held || (v.state == stopping || v.state == killing) && then == thenStay
+	stays := s.shuttingDown || v.held || asked && then == thenStay
 	switch {
 	case !stays && then == thenRestart:
 		s.log.Info("stopped: starting again", fields...)

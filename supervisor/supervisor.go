@@ -434,30 +434,78 @@ func (s *Supervisor) handle(ev event) {
 	case evExit:
 		s.exited(ev.name, v, ev.exit)
 	case evRestart:
-		if v.state == backoff && !s.shuttingDown {
-			v.set(waiting, s.now())
-			s.schedule()
-		}
+		s.restartDue(v)
 	case evReady:
 		s.readyEvent(ev.name, v, ev.err)
 	case evReadyTimeout:
-		if v.state == running && v.checks != nil && !v.checks.ready {
-			s.notReady(ev.name, v, fmt.Sprintf("not ready within %s (ready.timeout)", v.cfg.Ready.Timeout))
-		}
+		s.readyTimedOut(ev.name, v)
 	case evHealth:
 		s.healthEvent(ev.name, v, ev.err)
 	case evWatchdog:
-		if v.state == running {
-			s.unhealthy(ev.name, v, fmt.Sprintf("watchdog: no WATCHDOG=1 within %s", v.cfg.Health.Watchdog))
-		}
+		s.watchdogExpired(ev.name, v)
 	case evStopTimeout:
-		if v.state == stopping {
-			s.log.Warn("stop timeout: sending SIGKILL", logging.String("service", ev.name), logging.Int("pid", v.pid), logging.Duration("timeout", v.cfg.Stop.Timeout))
-			v.set(killing, s.now())
-			s.kill(v, unix.SIGKILL)
-		}
+		s.stopTimedOut(ev.name, v)
 	}
 	s.checkFinished()
+}
+
+// The handlers of a run's timers. Each begins with what each state does
+// with its event (DESIGN: "every handler switches on the state first"); a
+// timer stopped as the state changed may have fired already, so the others
+// ignore it.
+
+// restartDue: the restart delay of a service in backoff has passed.
+func (s *Supervisor) restartDue(v *service) {
+	switch v.state {
+	case backoff:
+		if s.shuttingDown {
+			return // not so: the shutdown moves backoff to stopped
+		}
+		v.set(waiting, s.now())
+		s.schedule()
+	default:
+		// Left backoff meanwhile (ctl stop, ctl start, a reload).
+	}
+}
+
+// stopTimedOut: stop.timeout has passed since the stop signal.
+func (s *Supervisor) stopTimedOut(name string, v *service) {
+	switch v.state {
+	case stopping:
+		s.log.Warn("stop timeout: sending SIGKILL", logging.String("service", name), logging.Int("pid", v.pid), logging.Duration("timeout", v.cfg.Stop.Timeout))
+		v.set(killing, s.now())
+		s.kill(v, unix.SIGKILL)
+	case killing:
+		// killAll sent SIGKILL already.
+	default:
+		// It exited meanwhile.
+	}
+}
+
+// readyTimedOut: ready.timeout (or a notify EXTEND_TIMEOUT_USEC=) has
+// passed since the start.
+func (s *Supervisor) readyTimedOut(name string, v *service) {
+	switch v.state {
+	case running:
+		if v.checks != nil && !v.checks.ready {
+			s.notReady(name, v, fmt.Sprintf("not ready within %s (ready.timeout)", v.cfg.Ready.Timeout))
+		}
+	default:
+		// Stopping, killing: its readiness no longer matters; others: it
+		// exited meanwhile.
+	}
+}
+
+// watchdogExpired: no WATCHDOG=1 came within health.watchdog.
+func (s *Supervisor) watchdogExpired(name string, v *service) {
+	switch v.state {
+	case running:
+		s.unhealthy(name, v, fmt.Sprintf("watchdog: no WATCHDOG=1 within %s", v.cfg.Health.Watchdog))
+	default:
+		// Stopping, killing: the watchdog runs until the exit, and a
+		// stop under way needs no health action; others: it exited
+		// meanwhile.
+	}
 }
 
 // killLeftovers sends SIGKILL to the process group that an exited run of
