@@ -148,6 +148,11 @@ func (s *Supervisor) startOne(name string) error {
 		return nil
 	case waiting, running, backoff, unstarted:
 		return nil // running, or on its way to start
+	case draining:
+		// As where its exit led: it starts once drained.
+		if v.afterDrain != stopped && v.afterDrain != finished {
+			return nil // on its way to start
+		}
 	default:
 		s.log.Debug("start: a state it does not know", logging.String("service", name), logging.String("state", v.state.String()))
 		return nil
@@ -160,7 +165,7 @@ func (s *Supervisor) startOne(name string) error {
 	v.runNow = v.cfg.Schedule != nil
 	v.held, v.failed, v.doomed, v.succeeded = false, false, false, false
 	v.window, v.delay, v.reason = nil, v.cfg.Restart.Delay, ""
-	v.set(waiting, s.now())
+	v.moveTo(waiting, s.now())
 	s.schedule()
 	s.checkFinished()
 	return nil
@@ -211,6 +216,22 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		}
 		v.held = true
 		return nil
+	case draining:
+		// As where its exit led; what is left of it is being stopped
+		// already.
+		switch v.afterDrain {
+		case waiting, backoff:
+			if again {
+				return nil // it is on its way to start
+			}
+			s.hold(v, by)
+		default:
+			if again {
+				return s.startOne(name)
+			}
+			v.held = true
+		}
+		return nil
 	default:
 		s.log.Debug("stop: a state it does not know", logging.String("service", name), logging.String("state", v.state.String()))
 		return nil
@@ -238,7 +259,7 @@ func (s *Supervisor) hold(v *service, by string) {
 	v.stopTimer()
 	v.stopJobTimer()
 	v.held, v.reason = true, "stopped by "+by
-	v.set(stopped, s.now())
+	v.moveTo(stopped, s.now())
 	s.checkFinished()
 }
 
@@ -286,12 +307,19 @@ func (s *Supervisor) statusOf(name string, v *service) ServiceStatus {
 		st.State = "starting"
 	case scheduled:
 		st.State = "scheduled"
+	case draining:
+		// Not stopped while anything of it is left (issue #15); on its
+		// way to a start, as where its exit led.
+		switch v.afterDrain {
+		case waiting:
+			st.State = "waiting"
+		case backoff:
+			st.State = "backoff"
+		default:
+			st.State = "stopping"
+		}
 	default:
 		st.State = "waiting"
-	}
-	if v.draining && (v.state == stopped || v.state == finished) {
-		// Not stopped while anything of it is left (issue #15).
-		st.State = "stopping"
 	}
 	if v.cfg.Ready.Method() != "" && v.state.live() {
 		// Readiness is that of a live process: a stopped service is
@@ -301,7 +329,7 @@ func (s *Supervisor) statusOf(name string, v *service) ServiceStatus {
 			st.Ready = "ready"
 		}
 	}
-	if v.state == waiting && st.Reason == "" {
+	if v.outcome() == waiting && st.Reason == "" {
 		st.Reason = s.waitingFor(name, v)
 	}
 	if v.cfg.Schedule != nil {
@@ -456,7 +484,7 @@ func (s *Supervisor) settle(w *waiter) bool {
 
 // reached says whether the service has reached goal, or why it cannot.
 func (s *Supervisor) reached(name string, v *service, goal Goal) (bool, error) {
-	nothingLeft := (v.state == stopped || v.state == finished) && !v.draining
+	nothingLeft := v.state == stopped || v.state == finished
 	if goal == GoalStopped {
 		return nothingLeft, nil
 	}
@@ -469,16 +497,18 @@ func (s *Supervisor) reached(name string, v *service, goal Goal) (bool, error) {
 		}
 		return fmt.Errorf("%s %s", name, what)
 	}
-	switch {
+	// A wait for up goes by where the exit led: what it left does not
+	// make it come up.
+	switch st := v.outcome(); {
 	case v.up():
 		return true, nil
-	case v.state == finished && v.failed:
+	case st == finished && v.failed:
 		return false, why("failed")
-	case v.state == finished && v.succeeded && v.cfg.Type == config.TypeOneshot:
+	case st == finished && v.succeeded && v.cfg.Type == config.TypeOneshot:
 		return true, nil
-	case v.state == finished:
+	case st == finished:
 		return false, why("exited")
-	case v.state == stopped:
+	case st == stopped:
 		return false, why("is stopped")
 	case s.shuttingDown:
 		return false, fmt.Errorf("%s: initbox is stopping", name)

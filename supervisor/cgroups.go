@@ -125,21 +125,26 @@ func (s *Supervisor) dropLeaf(name string, v *service) {
 	if err := v.cg.Remove(); err != nil {
 		s.log.Warn("cannot remove the service's cgroup", logging.String("service", name), logging.Err(err))
 	}
-	if v.draining {
+	v.cg = nil
+	switch v.state {
+	case draining:
 		s.log.Debug("cgroup empty", logging.String("service", name))
+		s.drained(v)
+	default:
+		// Its leaf was empty at its exit, or it was not drained (stop
+		// mode process).
 	}
-	v.cg, v.draining = nil, false
 }
 
 // drain ends, after its process exited, the rest of a service whose stop
 // mode is "cgroup": its stop signal to everything left in its leaf now,
-// cgroup.kill after its stop timeout. The leaf is removed once empty.
-func (s *Supervisor) drain(name string, v *service) {
+// cgroup.kill after its stop timeout. The leaf is removed once empty. It
+// reports whether anything was left.
+func (s *Supervisor) drain(name string, v *service) bool {
 	if pop, err := v.cg.Populated(); err != nil || !pop {
 		s.dropLeaf(name, v)
-		return
+		return false
 	}
-	v.draining = true
 	if v.cfg.Stop.Mode == config.StopMixed {
 		// Its main process is gone, and with it whoever would have
 		// stopped the workers in order: as systemd's KillMode=mixed.
@@ -160,13 +165,20 @@ func (s *Supervisor) drain(name string, v *service) {
 		timeout = min(timeout, max(time.Until(s.deadlineAt), 0))
 	}
 	s.after(timeout, event{name: name, kind: evLeftoverKill, cg: g})
+	return true
 }
 
 // killDrain sends cgroup.kill to a leaf still draining after its stop
 // timeout.
 func (s *Supervisor) killDrain(name string, g *cgroup.Group) {
 	v := s.svcs[name]
-	if v == nil || v.cg != g || !v.draining {
+	if v == nil || v.cg != g {
+		return // drained, and maybe started again in a new leaf
+	}
+	switch v.state {
+	case draining:
+	default:
+		// The shutdown gave up on it (abandonDrains).
 		return
 	}
 	s.log.Warn("processes left in the service's cgroup ignored the stop signal: killing the cgroup", logging.String("service", name))
@@ -188,13 +200,14 @@ func (s *Supervisor) abandonDrains() {
 	for _, name := range s.order {
 		v := s.svcs[name]
 		switch {
-		case v.draining && v.cg != nil:
+		case v.state == draining && v.cg != nil:
 			pids, _ := v.cg.Pids()
 			s.log.Error("processes in the service's cgroup survived SIGKILL: not waiting for them", logging.String("service", name), logging.Int("processes", len(pids)))
-			v.draining = false
-		case v.draining:
+			s.drained(v)
+		case v.state == draining:
 			s.log.Error("processes in the service's process group survived SIGKILL: not waiting for them", logging.String("service", name), logging.Int("pgid", v.pgid))
-			v.draining, v.pgid = false, 0
+			v.pgid = 0
+			s.drained(v)
 		case v.state == stopping, v.state == killing:
 			s.log.Error("the service's process survived SIGKILL: not waiting for it", logging.String("service", name), logging.Int("pid", v.pid))
 			v.set(stopped, s.now())

@@ -297,9 +297,9 @@ command = ["true"]
 [services.done]
 command = ["true"]
 `), Starter: sharedReaper(), Log: logging.New(&logBuf, logging.Console, logging.DebugLevel)})
-	s.svcs["cg"].draining, s.svcs["cg"].cg, s.svcs["cg"].state = true, g, stopped
-	s.svcs["pg"].draining, s.svcs["pg"].pgid, s.svcs["pg"].state = true, 1<<22+1, finished
-	s.svcs["proc"].state, s.svcs["proc"].pid = stopping, 1<<22+2
+	s.svcs["cg"].state, s.svcs["cg"].afterDrain, s.svcs["cg"].cg = draining, stopped, g
+	s.svcs["pg"].state, s.svcs["pg"].afterDrain, s.svcs["pg"].pgid = draining, finished, 1<<22+1
+	s.svcs["proc"].state, s.svcs["proc"].pid = killing, 1<<22+2
 	s.svcs["done"].state = stopped
 	s.shuttingDown = true
 	if s.done() {
@@ -314,7 +314,7 @@ command = ["true"]
 			t.Errorf("the log lacks %q", want)
 		}
 	}
-	if s.svcs["proc"].state != stopped || s.svcs["pg"].pgid != 0 {
-		t.Errorf("proc is %v, pg's group %d", s.svcs["proc"].state, s.svcs["pg"].pgid)
+	if s.svcs["proc"].state != stopped || s.svcs["pg"].pgid != 0 || s.svcs["cg"].state != stopped || s.svcs["pg"].state != finished {
+		t.Errorf("proc is %v, cg %v, pg %v, pg's group %d", s.svcs["proc"].state, s.svcs["cg"].state, s.svcs["pg"].state, s.svcs["pg"].pgid)
 	}
 }

@@ -31,6 +31,9 @@ type fakeStarter struct {
 	signals []string
 	// dieOn: a signal a fake process dies of (0: none).
 	dieOn syscall.Signal
+	// reports: the pid a fake process's exit gives instead of its own,
+	// that of a real process group it "left" (machine's "leave").
+	reports map[int]int
 }
 
 func (f *fakeStarter) Start(func() (int, error)) (int, <-chan reaper.Exit, error) {
@@ -62,7 +65,11 @@ func (f *fakeStarter) exit(pid, code int) {
 func (f *fakeStarter) exitLocked(pid int, ws syscall.WaitStatus) {
 	// reaper.Exit holds x/sys/unix's WaitStatus, the same bits.
 	if ch := f.exits[pid]; ch != nil {
-		ch <- reaper.Exit{Pid: pid, Status: unix.WaitStatus(ws)}
+		as := pid
+		if r := f.reports[pid]; r != 0 {
+			as = r
+		}
+		ch <- reaper.Exit{Pid: as, Status: unix.WaitStatus(ws)}
 		delete(f.exits, pid)
 	}
 }

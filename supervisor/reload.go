@@ -86,7 +86,7 @@ func (s *Supervisor) apply(c *config.Config) error {
 			if err := s.stopOne(name, false, "a reload"); err != nil {
 				s.log.Warn("reload: cannot stop a removed service", logging.String("service", name), logging.Err(err))
 			}
-		case v.state == stopping || v.state == killing || v.state == unstarted || v.draining:
+		case v.state == stopping || v.state == killing || v.state == unstarted || v.state == draining:
 			// Its stop (or failed start) runs to its end; then it is
 			// dropped.
 			v.held, v.then = true, thenStay
@@ -98,7 +98,7 @@ func (s *Supervisor) apply(c *config.Config) error {
 	}
 	for _, name := range changed {
 		v := s.svcs[name]
-		switch v.state {
+		switch v.outcome() {
 		case running:
 			_ = s.stopOne(name, true, "a reload")
 		case stopped, finished:
@@ -138,7 +138,7 @@ func (s *Supervisor) reload() {
 func (s *Supervisor) dropRemoved() {
 	for _, name := range slices.Clone(s.order) {
 		v := s.svcs[name]
-		if !v.removed || v.state.live() || v.state == unstarted || v.draining || len(v.execs) > 0 {
+		if !v.removed || v.state.live() || v.state == unstarted || v.state == draining || len(v.execs) > 0 {
 			continue
 		}
 		v.stopChecks()

@@ -40,6 +40,11 @@ const (
 	// or killAll): nothing is left to wait for but its exit, which leads
 	// where a stopping one's does (then).
 	killing
+	// draining: its process exited and what it left in its cgroup (or
+	// its process group, without one) is being stopped; it goes to
+	// afterDrain once that is empty, and may not start again until then
+	// (issue #15: not stopped while anything of it is left).
+	draining
 )
 
 // live reports whether the service's process lives: started, and its
@@ -77,9 +82,9 @@ type service struct {
 	// cg is its leaf while it has one: from the start until the leaf is
 	// empty after the exit.
 	cg *cgroup.Group
-	// draining: its process exited and what it left in its leaf is being
-	// stopped; it may not start again until the leaf is empty.
-	draining bool
+	// afterDrain is where its exit led, while draining: the state it
+	// goes to once nothing of it is left.
+	afterDrain state
 	// pgid is the process group an exited run left processes in, while
 	// they are being stopped (draining, without a cgroup).
 	pgid      int
@@ -139,6 +144,26 @@ const (
 	thenFailForGood
 )
 
+// outcome is where its last exit led: its state, or, draining, the one
+// it goes to once drained. Dependents and a wait for up go by it: what a
+// run left behind does not change how the run ended.
+func (v *service) outcome() state {
+	if v.state == draining {
+		return v.afterDrain
+	}
+	return v.state
+}
+
+// moveTo moves the service to st, or, while it drains, makes st where it
+// goes once drained.
+func (v *service) moveTo(st state, now time.Time) {
+	if v.state == draining {
+		v.afterDrain = st
+		return
+	}
+	v.set(st, now)
+}
+
 // set moves the service to st, noting when for its status.
 func (v *service) set(st state, now time.Time) {
 	if v.state != st {
@@ -163,7 +188,7 @@ func (s *Supervisor) schedule() {
 		changed = false
 		for _, name := range s.order {
 			v := s.svcs[name]
-			if v.state != waiting || v.doomed || v.draining {
+			if v.state != waiting || v.doomed {
 				continue
 			}
 			if !v.cfg.Enabled {
@@ -223,7 +248,7 @@ func (s *Supervisor) dependenciesHold(name string, v *service) (ok bool, why str
 				continue
 			}
 			up := o.up() && o.cfg.Type != config.TypeOneshot
-			if !up && !o.failed && o.state != finished && o.state != stopped {
+			if st := o.outcome(); !up && !o.failed && st != finished && st != stopped {
 				return false, ""
 			}
 		}
@@ -236,6 +261,8 @@ func (s *Supervisor) dependenciesHold(name string, v *service) (ok bool, why str
 // "ready" and "healthy" hold when the service runs.
 func condition(d *service, cond config.Condition) (holds, never bool) {
 	oneshot := d.cfg.Type == config.TypeOneshot
+	// A oneshot that completed has completed, whatever it left behind.
+	ended := d.outcome() == finished
 	switch cond {
 	case config.ConditionStarted, config.ConditionReady, config.ConditionHealthy:
 		if !oneshot {
@@ -246,20 +273,20 @@ func condition(d *service, cond config.Condition) (holds, never bool) {
 				return true, false
 			}
 		}
-		if oneshot && d.state == finished {
+		if oneshot && ended {
 			return d.succeeded, !d.succeeded
 		}
 		if !d.cfg.Enabled {
 			return false, true
 		}
-		return false, d.failed || d.state == finished
+		return false, d.failed || ended
 	case config.ConditionCompleted:
-		if d.state == finished {
+		if ended {
 			return !d.doomed, d.doomed
 		}
 		return false, !d.cfg.Enabled
 	case config.ConditionSucceeded:
-		if d.state == finished {
+		if ended {
 			return d.succeeded, !d.succeeded
 		}
 		return false, !d.cfg.Enabled || d.failed
@@ -355,22 +382,28 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		}
 	}
 
+	left := false
 	switch {
 	case e.Pid > 0 && v.cg != nil && (v.cfg.Stop.Mode == config.StopCgroup || v.cfg.Stop.Mode == config.StopMixed):
-		s.drain(name, v)
+		left = s.drain(name, v)
 	case e.Pid > 0 && v.cfg.Stop.Mode != config.StopProcess && !v.cfg.Main:
 		// No cgroup: "cgroup" acts as "group".
-		s.stopLeftovers(name, v, e.Pid)
+		left = s.stopLeftovers(name, v, e.Pid)
 	}
-	if v.cg != nil && !v.draining {
+	if v.cg != nil && !left {
 		s.checkDrained(name, v)
+	}
+	if left {
+		// Where the exit leads (moveTo, below) waits until nothing of
+		// it is left.
+		v.set(draining, s.now())
 	}
 
 	stays := s.shuttingDown || v.held || asked && then == thenStay
 	switch {
 	case !stays && then == thenRestart:
 		s.log.Info("stopped: starting again", fields...)
-		v.set(waiting, s.now())
+		v.moveTo(waiting, s.now())
 		s.schedule()
 		return
 	case !stays && then == thenFailForGood:
@@ -378,7 +411,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		return
 	}
 	if stays {
-		v.set(stopped, s.now())
+		v.moveTo(stopped, s.now())
 		v.cleanStop = v.succeeded || byStopSignal
 		s.log.Info("stopped", fields...)
 		if v.cfg.Main && !s.exitSet {
@@ -388,14 +421,14 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 	}
 
 	if v.cfg.Main && failedStart {
-		v.set(finished, s.now())
+		v.moveTo(finished, s.now())
 		v.failed = true
 		s.log.Error("main service failed: stopping everything", append(fields, logging.String("reason", v.reason))...)
 		s.shutdown("main service "+name+" failed: "+v.reason, max(code, 1), true)
 		return
 	}
 	if v.cfg.Main {
-		v.set(finished, s.now())
+		v.moveTo(finished, s.now())
 		v.cleanStop = true
 		s.log.Info("main service exited: stopping everything", fields...)
 		s.shutdown("main service "+name+" exited", code, true)
@@ -419,7 +452,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 		why = v.reason
 	}
 	if !restart {
-		v.set(finished, s.now())
+		v.moveTo(finished, s.now())
 		v.cleanStop = v.succeeded
 		if v.succeeded {
 			s.log.Info("exited", fields...)
@@ -436,7 +469,7 @@ func (s *Supervisor) exited(name string, v *service, e reaper.Exit) {
 
 	var delay time.Duration
 	delay, v.delay = backoffDelays(&v.cfg.Restart, v.delay, ran)
-	v.set(backoff, s.now())
+	v.moveTo(backoff, s.now())
 	s.log.Warn("exited: restarting", append(fields, logging.Duration("delay", delay))...)
 	gen := v.gen
 	v.timer = s.after(delay, event{name: name, gen: gen, kind: evRestart})
@@ -466,7 +499,7 @@ func (s *Supervisor) failForGood(name string, v *service, why string, code int) 
 		// status of the process it stopped.
 		code = 1
 	}
-	v.set(finished, s.now())
+	v.moveTo(finished, s.now())
 	v.failed, v.reason = true, why
 	fields := []logging.Field{logging.String("service", name), logging.String("reason", why)}
 	if v.cfg.Essential {
@@ -481,21 +514,22 @@ func (s *Supervisor) failForGood(name string, v *service, why string, code int) 
 // stopLeftovers ends what a service's process left in its process group
 // when it exited: SIGTERM now, SIGKILL after the service's stop timeout
 // (DESIGN: "Nothing escapes"; systemd's KillMode=control-group does the
-// same when the main process exits).
-func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) {
+// same when the main process exits). It reports whether anything was
+// left.
+func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) bool {
 	if unix.Kill(-pgid, 0) != nil {
-		return
+		return false
 	}
 	// Until the group is empty the service is not stopped (issue #15),
-	// and does not start again.
-	v.draining, v.pgid = true, pgid
+	// and does not start again: it drains.
+	v.pgid = pgid
 	if v.cfg.Stop.Mode == config.StopMixed {
 		// Its main process is gone, and with it whoever would have
 		// stopped the workers in order: as systemd's KillMode=mixed.
 		s.log.Info("killing the processes the service's main process left (stop.mode mixed)", logging.String("service", name), logging.Int("pgid", pgid))
 		_ = unix.Kill(-pgid, unix.SIGKILL)
 		s.after(groupRecheck, event{name: name, kind: evGroupCheck, delay: groupRecheck})
-		return
+		return true
 	}
 	s.log.Info("stopping processes the service left", logging.String("service", name), logging.Int("pgid", pgid))
 	_ = unix.Kill(-pgid, unix.SIGTERM)
@@ -503,6 +537,7 @@ func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) {
 	// The event names the group, not the run: a restart in the meantime
 	// must not save the leftovers of the run before.
 	s.after(v.cfg.Stop.Timeout, event{name: name, kind: evLeftoverKill, pgid: pgid})
+	return true
 }
 
 // groupRecheck is the first wait before looking again whether a process
@@ -519,9 +554,21 @@ func (s *Supervisor) checkGroups() {
 		if v.pgid != 0 && unix.Kill(-v.pgid, 0) == unix.ESRCH {
 			v.pgid = 0
 			if v.cg == nil {
-				v.draining = false
+				s.drained(v)
 			}
 		}
+	}
+}
+
+// drained: nothing of the service is left; a draining one goes where its
+// exit led.
+func (s *Supervisor) drained(v *service) {
+	switch v.state {
+	case draining:
+		v.set(v.afterDrain, s.now())
+	default:
+		// Its exit is still being handled (exited decides where it goes,
+		// and that nothing drains), or it left nothing to drain.
 	}
 }
 

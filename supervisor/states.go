@@ -17,6 +17,7 @@ var stateNames = [...]string{
 	unstarted: "unstarted",
 	scheduled: "scheduled",
 	killing:   "killing",
+	draining:  "draining",
 }
 
 func (st state) String() string {
@@ -41,14 +42,19 @@ var transitions = [...][]state{
 	// action; or it exited on its own: restarted after a delay, finished,
 	// or stopped when initbox is stopping; or killed at once (a second
 	// SIGTERM, the shutdown deadline).
-	running: {stopping, backoff, finished, stopped, killing},
+	running: {stopping, backoff, finished, stopped, killing, draining},
 	// Its process exited: stopped as asked, started again (ctl restart),
 	// or, a failed run, through its restart policy; or its stop timeout
-	// passed, or killAll, and it got SIGKILL.
-	stopping: {stopped, waiting, backoff, finished, killing},
+	// passed, or killAll, and it got SIGKILL. Or it exited and left
+	// processes in its cgroup (its process group), which are stopped
+	// first.
+	stopping: {stopped, waiting, backoff, finished, killing, draining},
 	// Its process exited (or survived SIGKILL past the shutdown
 	// deadline): as from stopping, what then says.
-	killing: {stopped, waiting, backoff, finished},
+	killing: {stopped, waiting, backoff, finished, draining},
+	// Nothing of it is left (or the shutdown gave up on what survived
+	// SIGKILL): where its exit led.
+	draining: {stopped, waiting, backoff, finished},
 	// Its restart delay passed; or it is stopped meanwhile.
 	backoff: {waiting, stopped},
 	// Started by request or by a reload.

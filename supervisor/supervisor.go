@@ -330,7 +330,7 @@ func (s *Supervisor) done() bool {
 		return false
 	}
 	for _, v := range s.svcs {
-		if v.state.live() || v.state == unstarted || v.draining || len(v.execs) > 0 {
+		if v.state.live() || v.state == unstarted || v.state == draining || len(v.execs) > 0 {
 			return false
 		}
 	}
@@ -463,6 +463,11 @@ func (s *Supervisor) restartDue(v *service) {
 		}
 		v.set(waiting, s.now())
 		s.schedule()
+	case draining:
+		// Its exit led to backoff: once drained, it starts.
+		if v.afterDrain == backoff && !s.shuttingDown {
+			v.afterDrain = waiting
+		}
 	default:
 		// Left backoff meanwhile (ctl stop, ctl start, a reload).
 	}
@@ -591,6 +596,12 @@ func (s *Supervisor) shutdown(why string, code int, set bool) {
 			v.set(stopped, s.now())
 			v.neverRan = v.starts == 0
 			v.cleanStop = v.cleanStop || v.neverRan
+		case draining:
+			// Where its exit led, as for a service that left nothing.
+			if v.afterDrain == waiting || v.afterDrain == backoff {
+				v.stopTimer()
+				v.afterDrain = stopped
+			}
 		}
 	}
 	s.stopLeaves()
@@ -635,7 +646,7 @@ func (s *Supervisor) beginStop(name string, v *service) {
 // stops first, as s6-overlay's CMD does.
 func (s *Supervisor) hasRunningDependent(name string) bool {
 	if m := s.opts.ImplicitMain; m != "" && m != name {
-		if s.svcs[m].state.live() || s.svcs[m].draining {
+		if st := s.svcs[m].state; st.live() || st == draining {
 			return true
 		}
 	}
@@ -651,7 +662,7 @@ func (s *Supervisor) hasRunningDependent(name string) bool {
 			if _, ok := s.svcs[other].cfg.DependsOn[cur]; !ok {
 				continue
 			}
-			if s.svcs[other].state.live() || s.svcs[other].draining {
+			if st := s.svcs[other].state; st.live() || st == draining {
 				return true
 			}
 			seen[other] = true
@@ -671,13 +682,13 @@ func (s *Supervisor) killAll() {
 			v.stopTimer()
 			v.set(killing, s.now())
 			s.kill(v, unix.SIGKILL)
-		} else if v.draining && v.cg != nil {
+		} else if v.state == draining && v.cg != nil {
 			_ = v.cg.Kill()
 		} else if v.pgid != 0 {
 			_ = unix.Kill(-v.pgid, unix.SIGKILL)
 		}
 		if !v.state.live() {
-			s.signalExecs(v, unix.SIGKILL, v.draining && v.cg != nil)
+			s.signalExecs(v, unix.SIGKILL, v.state == draining && v.cg != nil)
 		}
 	}
 }
@@ -733,7 +744,7 @@ func (s *Supervisor) checkFinished() {
 	s.dropRemoved()
 	if !s.shuttingDown {
 		for _, name := range s.order {
-			if v := s.svcs[name]; v.state == finished && v.cfg.Schedule != nil && !v.removed && !v.held && !v.draining {
+			if v := s.svcs[name]; v.state == finished && v.cfg.Schedule != nil && !v.removed && !v.held {
 				s.toSchedule(name, v)
 			}
 		}
@@ -747,7 +758,7 @@ func (s *Supervisor) checkFinished() {
 		return
 	}
 	for _, v := range s.svcs {
-		if v.state.live() || v.state == backoff || v.state == unstarted || v.state == scheduled || v.draining || v.held || (v.state == waiting && !v.doomed) {
+		if v.state.live() || v.state == backoff || v.state == unstarted || v.state == scheduled || v.state == draining || v.held || (v.state == waiting && !v.doomed) {
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -185,6 +186,10 @@ func (m *machine) run(steps []step) {
 				t.Fatalf("step %d: unknown signal %s", i, f[1])
 			}
 			m.sigc <- sig
+		case f[0] == "leave":
+			m.leave(f[1])
+		case f[0] == "drain":
+			m.drain(f[1])
 		case f[0] == "end":
 			var want int
 			fmt.Sscan(f[1], &want)
@@ -206,6 +211,50 @@ func (m *machine) run(steps []step) {
 				return want == "gone"
 			})
 		}
+	}
+}
+
+// leave makes the service's fake process leave a real one behind: a sleep
+// in a process group of its own, whose leader's pid the fake process's
+// exit gives, as a leader's exit does.
+func (m *machine) leave(name string) {
+	t := m.t
+	t.Helper()
+	pid := m.pidOf(name)
+	if pid == 0 {
+		t.Fatalf("leave: %s has no process", name)
+	}
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Reaped here (or by the shared reaper of other tests), so that the
+	// group empties once the supervisor kills it.
+	go cmd.Wait()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	m.st.mu.Lock()
+	if m.st.reports == nil {
+		m.st.reports = map[int]int{}
+	}
+	m.st.reports[pid] = cmd.Process.Pid
+	m.st.mu.Unlock()
+}
+
+// drain waits for the service to drain (its exit, on its way through the
+// loop, left a process), then moves the fake clock in small steps until it
+// no longer drains: its process group's recheck runs on that clock, its
+// emptying on the real one.
+func (m *machine) drain(name string) {
+	t := m.t
+	t.Helper()
+	waitFor(t, name+" draining", func() bool { return m.stateOf(name) == draining })
+	for deadline := time.Now().Add(30 * time.Second); m.stateOf(name) == draining; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still draining", name)
+		}
+		m.clk.Advance(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -268,6 +317,16 @@ stop = { mode = "process", timeout = "1h" }
 command = ["true"]
 depends_on = { db = "started" }
 stop = { mode = "process", timeout = "1h" }`
+	// What its process leaves in its process group gets SIGKILL at once
+	// (stop mode mixed, without a cgroup); its restart waits an hour.
+	leaves = `
+[services.a]
+command = ["true"]
+restart = { policy = "%s", delay = "1h", max_delay = "1h" }
+stop = { mode = "mixed", timeout = "5s" }
+[services.keep]
+command = ["true"]
+stop = { mode = "process" }`
 	// Not ready within ready.timeout: stopped, and its exit is a failure.
 	notReady = `
 [services.a]
@@ -379,6 +438,21 @@ stop = { mode = "process" }`, steps: []step{{"", "db=running web=running"}, {"si
 		steps: []step{{"", "a=starting"}, {"advance 1s", "a=stopping"}, {"advance 5s", "a=backoff"}}},
 	{from: killing, to: finished, why: "exited after a failed run, not restarted", config: fmt.Sprintf(notReady, "never"),
 		steps: []step{{"", "a=starting"}, {"advance 1s", "a=stopping"}, {"advance 5s", "a=failed"}}},
+
+	{from: running, to: draining, why: "exited, processes left", config: fmt.Sprintf(leaves, "on-failure"),
+		steps: []step{{"", "a=running"}, {"leave a", ""}, {"exit a 3", "a=backoff"}, {"drain a", "a=backoff"}}},
+	{from: stopping, to: draining, why: "exited, processes left", config: fmt.Sprintf(leaves, "on-failure"), dieOn: syscall.SIGTERM,
+		steps: []step{{"", "a=running"}, {"leave a", ""}, {"stop a", "a=stopping"}, {"drain a", "a=stopped"}}},
+	{from: killing, to: draining, why: "exited, processes left", config: fmt.Sprintf(leaves, "on-failure"),
+		steps: []step{{"", "a=running"}, {"leave a", ""}, {"stop a", "a=stopping"}, {"advance 5s", "a=stopping"}, {"exit a 137", "a=stopping"}, {"drain a", "a=stopped"}}},
+	{from: draining, to: stopped, why: "nothing left, afterDrain = stopped", config: fmt.Sprintf(leaves, "on-failure"), dieOn: syscall.SIGTERM,
+		steps: []step{{"", "a=running"}, {"leave a", ""}, {"stop a", "a=stopping"}, {"drain a", "a=stopped"}}},
+	{from: draining, to: waiting, why: "nothing left, afterDrain = waiting", config: fmt.Sprintf(leaves, "on-failure"), dieOn: syscall.SIGTERM,
+		steps: []step{{"", "a=running"}, {"leave a", ""}, {"restart a", ""}, {"drain a", "a=running"}}},
+	{from: draining, to: backoff, why: "nothing left, afterDrain = backoff", config: fmt.Sprintf(leaves, "on-failure"),
+		steps: []step{{"", "a=running"}, {"leave a", ""}, {"exit a 3", "a=backoff"}, {"drain a", "a=backoff"}}},
+	{from: draining, to: finished, why: "nothing left, afterDrain = finished", config: fmt.Sprintf(leaves, "never"),
+		steps: []step{{"", "a=running"}, {"leave a", ""}, {"exit a 0", "a=stopping"}, {"drain a", "a=exited"}}},
 
 	{from: backoff, to: waiting, why: "restart delay passed", config: oneService,
 		steps: []step{{"", "a=running"}, {"exit a 3", "a=backoff"}, {"advance 999ms", "a=backoff"}, {"advance 1ms", "a=running"}}},
