@@ -349,10 +349,15 @@ stop = { mode = "process" }`,
 	}
 }
 
-// stateOf is the service's state, read on Run's goroutine.
+// stateOf is the service's state, read on Run's goroutine; -1 once a
+// reload dropped it.
 func (m *machine) stateOf(name string) state {
-	var st state
-	if err := m.s.do(func() { st = m.s.svcs[name].state }); err != nil {
+	st := state(-1)
+	if err := m.s.do(func() {
+		if v := m.s.svcs[name]; v != nil {
+			st = v.state
+		}
+	}); err != nil {
 		m.t.Fatal(err)
 	}
 	return st

@@ -86,10 +86,16 @@ func (s *Supervisor) apply(c *config.Config) error {
 			if err := s.stopOne(name, false, "a reload"); err != nil {
 				s.log.Warn("reload: cannot stop a removed service", logging.String("service", name), logging.Err(err))
 			}
-		case v.state == stopping || v.state == killing || v.state == unstarted || v.state == draining:
+		case v.state == stopping || v.state == killing || v.state == unstarted:
 			// Its stop (or failed start) runs to its end; then it is
 			// dropped.
 			v.held, v.then = true, thenStay
+		case v.state == draining:
+			// What its last run left is stopped to the end; then it is
+			// stopped, not started again (TestReloadRemovesDraining), and
+			// dropped.
+			v.stopTimer()
+			v.held, v.afterDrain = true, stopped
 		default:
 			v.stopTimer()
 			v.held = true

@@ -511,3 +511,19 @@ func TestTransitionsCovered(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadRemovesDraining (issue #15): a service a reload removes while
+// what its last run left is being stopped, on its way to start again,
+// does not start once drained: it is dropped.
+func TestReloadRemovesDraining(t *testing.T) {
+	next := parse(t, t.TempDir(), "[services.keep]\ncommand = [\"true\"]\nstop = { mode = \"process\" }\n")
+	m := newMachine(t, fmt.Sprintf(leaves, "on-failure"), syscall.SIGTERM, func(o *Options) {
+		o.Reload = func() (*config.Config, error) { return next, nil }
+	})
+	m.run([]step{{"", "a=running"}, {"leave a", ""}, {"restart a", ""}})
+	waitFor(t, "a draining", func() bool { return m.stateOf("a") == draining })
+	m.run([]step{{"reload", ""}, {"drain a", "a=gone keep=running"}})
+	if n := strings.Count(m.log.String(), `started	{"service": "a"`); n != 1 {
+		t.Errorf("a started %d times, want once", n)
+	}
+}
