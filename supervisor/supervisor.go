@@ -425,6 +425,10 @@ func (s *Supervisor) handle(ev event) {
 		} else {
 			s.killLeftovers(ev.name, ev.pgid)
 		}
+		// A group found empty ends its drain here: what waited for it
+		// (a start, the stop's end) goes on now, not at the next event.
+		s.schedule()
+		s.checkFinished()
 		return
 	}
 	if ev.gen != v.gen {
