@@ -5,7 +5,8 @@
 // a worker that writes rows) with the built binary as PID 1 of a new PID
 // namespace (stack_test.go), inside a Docker container made from a Debian
 // root filesystem (docker_test.go), and beside supervisord on the same
-// stack (supervisord_test.go).
+// stack (supervisord_test.go); and PHP-FPM and gunicorn, the application
+// servers of examples/apps (apps_test.go).
 //
 // The tests need root (unshare --pid, users for the daemons) and the
 // packages nginx-light, postgresql-15, redis-server and redis-tools, and,
@@ -162,7 +163,7 @@ func baseEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TINI_") || strings.HasPrefix(k, "INITBOX_") || strings.HasPrefix(k, "STACK_") || strings.HasPrefix(k, "PG") {
+		if strings.HasPrefix(k, "TINI_") || strings.HasPrefix(k, "INITBOX_") || strings.HasPrefix(k, "STACK_") || strings.HasPrefix(k, "APPS_") || strings.HasPrefix(k, "PG") {
 			continue
 		}
 		env = append(env, kv)
@@ -469,12 +470,15 @@ func status(socket, name string) (serviceStatus, error) {
 	return s, nil
 }
 
-// copyStack copies examples/stack to dst, every file 0644 and directory
+// copyStack copies examples/stack to dst (see copyExample).
+func copyStack(t *testing.T, dst string) { t.Helper(); copyExample(t, "stack", dst) }
+
+// copyExample copies examples/NAME to dst, every file 0644 and directory
 // 0755: os.CopyFS makes them 0666 and 0777 less the umask, and the
 // daemons' users must read them under any umask.
-func copyStack(t *testing.T, dst string) {
+func copyExample(t *testing.T, name, dst string) {
 	t.Helper()
-	if err := os.CopyFS(dst, os.DirFS(filepath.Join(repoRoot, "examples", "stack"))); err != nil {
+	if err := os.CopyFS(dst, os.DirFS(filepath.Join(repoRoot, "examples", name))); err != nil {
 		t.Fatal(err)
 	}
 	if err := filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {

@@ -81,8 +81,8 @@ func startStack(t *testing.T, dir string) *stack {
 }
 
 // startPID1 starts argv as PID 1 of a new PID namespace, with the stack's
-// directories in its environment: initbox, or supervisord for the figures
-// side by side.
+// and the application servers' directories in its environment: initbox,
+// or supervisord for the figures side by side.
 func startPID1(t *testing.T, dir string, argv ...string) *stack {
 	t.Helper()
 	s := &stack{
@@ -99,7 +99,7 @@ func startPID1(t *testing.T, dir string, argv ...string) *stack {
 	// left behind by a postmaster killed with SIGKILL, goes with the
 	// namespace instead of staying on the host.
 	s.cmd = exec.CommandContext(ctx, "unshare", append([]string{"--pid", "--fork", "--mount-proc", "--ipc", "--kill-child"}, argv...)...)
-	s.cmd.Env = baseEnv("STACK_ETC="+filepath.Join(dir, "etc"), "STACK_DATA="+s.data)
+	s.cmd.Env = baseEnv("STACK_ETC="+filepath.Join(dir, "etc"), "STACK_DATA="+s.data, "APPS_ETC="+filepath.Join(dir, "apps"))
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	s.cmd.WaitDelay = 2 * time.Second
 	s.started = time.Now()
