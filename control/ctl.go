@@ -335,14 +335,9 @@ func writeJSON(w io.Writer, body []byte) {
 func ctlRequest(socket, method, target string, stderr io.Writer) (int, []byte, int) {
 	var code int
 	var body []byte
-	var err error
-	if socket != "" {
-		code, body, err = roundTrip(socket, method, target)
-	} else {
-		var fd int
-		if fd, socket, err = dialAuto(defaultSearch()); err == nil {
-			code, body, err = exchange(fd, socket, method, target)
-		}
+	fd, socket, err := connect(socket)
+	if err == nil {
+		code, body, err = exchange(fd, socket, method, target)
 	}
 	if err != nil {
 		var ce *connectError
@@ -467,14 +462,18 @@ func dial(socket string) (int, error) {
 	return fd, nil
 }
 
-// roundTrip sends one request on a new connection to socket and returns the
-// answer's status code and body.
-func roundTrip(socket, method, target string) (int, []byte, error) {
+// connect connects to socket, or with socket "" to the first of
+// Locations where an initbox answers, and returns the descriptor and the
+// path; the error is a *connectError.
+func connect(socket string) (int, string, error) {
+	if socket == "" {
+		return dialAuto(defaultSearch())
+	}
 	fd, err := dial(socket)
 	if err != nil {
-		return 0, nil, &connectError{tried: []attempt{{socket, err}}}
+		return -1, socket, &connectError{tried: []attempt{{socket, err}}}
 	}
-	return exchange(fd, socket, method, target)
+	return fd, socket, nil
 }
 
 // exchange sends one request on the connection fd, which it closes, and

@@ -287,18 +287,11 @@ func Exec(args []string, stdin, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, "initbox exec: "+format+"\n", a...)
 		return execFailed
 	}
-	var fd int
-	if o.socket != "" {
-		if fd, err = dial(o.socket); err != nil {
-			err = &connectError{tried: []attempt{{o.socket, err}}}
-		}
-	} else {
-		fd, o.socket, err = dialAuto(defaultSearch())
-	}
+	fd, socket, err := connect(o.socket)
 	if err != nil {
 		return fail("%v", err)
 	}
-	conn := os.NewFile(uintptr(fd), o.socket)
+	conn := os.NewFile(uintptr(fd), socket)
 	defer conn.Close()
 
 	tty := o.tty > 0 || o.tty == 0 && isTerminal(stdin) && isTerminal(stdout)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -322,8 +323,8 @@ func (s *Server) serve(nfd int) {
 	c.SetDeadline(time.Now().Add(s.timeout))
 	var r io.Reader = c
 	var rights *rightsReader
-	if s.unix {
-		rights = &rightsReader{c: c}
+	if rc, err := c.SyscallConn(); s.unix && err == nil {
+		rights = &rightsReader{rc: rc}
 		r = rights
 		defer func() { closeFiles(rights.files) }()
 	}
@@ -353,7 +354,12 @@ func (s *Server) serve(nfd int) {
 		return
 	}
 	resp := s.handle(req, uid)
-	closeFiles(req.files) // a started program has its own copies
+	if rights != nil {
+		// A started program has its own copies: ours go now, not when
+		// its stream ends.
+		closeFiles(rights.files)
+		rights.files = nil
+	}
 	if resp.stream == nil {
 		s.reply(c, resp)
 		return
@@ -376,20 +382,16 @@ const maxFiles = 3
 // rightsReader reads a unix stream connection with recvmsg, keeping the
 // descriptors that come with the bytes (SCM_RIGHTS).
 type rightsReader struct {
-	c     *os.File
+	rc    syscall.RawConn
 	files []*os.File
 	err   error // descriptors were lost or too many: the request is refused
 }
 
 func (r *rightsReader) Read(p []byte) (int, error) {
-	rc, err := r.c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
 	var n int
 	var rerr error
 	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
-	err = rc.Read(func(fd uintptr) bool {
+	err := r.rc.Read(func(fd uintptr) bool {
 		var oobn, flags int
 		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), p, oob, unix.MSG_CMSG_CLOEXEC)
 		if rerr == unix.EAGAIN {

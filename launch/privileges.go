@@ -48,7 +48,8 @@ func Own() (Privileges, error) {
 		return p, os.NewSyscallError("capget", err)
 	}
 	p.Effective = uint64(data[0].Effective) | uint64(data[1].Effective)<<32
-	for c := 0; c <= lastCap() && c < 64; c++ {
+	// cap_last_cap is read once, not at every turn of the loop.
+	for c, last := 0, min(lastCap(), 63); c <= last; c++ {
 		if in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && in == 1 {
 			p.Bounding |= 1 << uint(c)
 		}

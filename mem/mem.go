@@ -21,6 +21,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,6 +90,16 @@ func ReleaseStartup() error {
 		return fmt.Errorf("release start-up pages: %w", err)
 	}
 	return nil
+}
+
+// ReleaseStartupAfter calls ReleaseStartup once d has passed, unless the
+// timer it returns is stopped first; failed is told why it could not.
+func ReleaseStartupAfter(d time.Duration, failed func(error)) *time.Timer {
+	return time.AfterFunc(d, func() {
+		if err := ReleaseStartup(); err != nil {
+			failed(err)
+		}
+	})
 }
 
 // readOnlyOf returns the range of a /proc/PID/maps line

@@ -113,12 +113,9 @@ func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
 	// not stay mapped (issue #17: 4.2 -> 2.3-2.7 MiB resident). Not at once:
 	// a program that exits within releaseAfter would have initbox fault
 	// its exit path back in (+1.8 ms to `initbox -s -- /bin/true`).
-	release := time.AfterFunc(releaseAfter, func() {
-		if err := mem.ReleaseStartup(); err != nil {
-			log.Debug("start-up pages kept", logging.Err(err))
-		}
-	})
-	defer release.Stop()
+	defer mem.ReleaseStartupAfter(releaseAfter, func(err error) {
+		log.Debug("start-up pages kept", logging.Err(err))
+	}).Stop()
 
 	var e reaper.Exit
 wait:

@@ -112,8 +112,8 @@ type Intake struct {
 	jobctl []os.Signal // SIGTTIN and SIGTTOU unless inherited ignored
 	// ignored is what was ignored at start; see Notify.
 	ignored Set
-	// rest is what Notify takes on a goroutine; restTaken is closed then.
-	rest      []os.Signal
+	// restTaken is closed once Notify's goroutine has taken the signals
+	// that are not urgent.
 	restTaken chan struct{}
 }
 
@@ -132,7 +132,7 @@ func Notify() *Intake {
 	st := Inherited()
 	in := &Intake{c: make(chan os.Signal, 2048), jobc: make(chan os.Signal, 8)}
 	in.C = in.c
-	var take, ignore []os.Signal
+	var take, rest, ignore []os.Signal
 	for n := 1; n < NSIG; n++ {
 		sig := syscall.Signal(n)
 		a := Classify(sig)
@@ -155,7 +155,7 @@ func Notify() *Intake {
 		if urgent(sig) {
 			take = append(take, sig)
 		} else {
-			in.rest = append(in.rest, sig)
+			rest = append(rest, sig)
 		}
 	}
 	signal.Notify(in.c, take...)
@@ -163,7 +163,7 @@ func Notify() *Intake {
 	in.restTaken = make(chan struct{})
 	go func() {
 		defer close(in.restTaken)
-		signal.Notify(in.c, in.rest...)
+		signal.Notify(in.c, rest...)
 	}()
 	return in
 }

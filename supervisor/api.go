@@ -246,10 +246,11 @@ func (s *Supervisor) stopOne(name string, again bool, by string) error {
 		}
 	}
 	s.log.Info(what+" by "+by, logging.String("service", name), logging.Int("pid", v.pid))
-	s.beginStop(name, v)
+	then := thenStay
 	if again {
-		v.then = thenRestart
+		then = thenRestart
 	}
+	s.beginStop(name, v, then)
 	return nil
 }
 

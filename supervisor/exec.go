@@ -128,7 +128,7 @@ func execEnv(service, set []string) []string {
 	env := make([]string, 0, len(service)+len(set))
 	for _, kv := range service {
 		k, _, _ := strings.Cut(kv, "=")
-		if k == "NOTIFY_SOCKET" || slices.ContainsFunc(set, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+		if k == "NOTIFY_SOCKET" || envHas(set, k) {
 			continue
 		}
 		env = append(env, kv)

@@ -73,11 +73,8 @@ func (s *Supervisor) jobTime(name string, v *service) {
 		if v.afterDrain == stopped {
 			return // ctl stop, while what its run left is stopped
 		}
-		// Its last run's leftovers are still being stopped.
-		if s.shuttingDown || v.removed {
-			return
-		}
-		s.log.Warn("job's time: skipped, its last run is still going", logging.String("service", name), logging.String("state", v.state.String()), logging.Int("pid", v.pid))
+		// Its last run's leftovers are still being stopped: as below.
+		fallthrough
 	default:
 		// Its last run still goes (waiting, running, unstarted, backoff,
 		// stopping, killing), or it is finished and about to be

@@ -280,8 +280,7 @@ func (s *Supervisor) notReady(name string, v *service, why string) {
 // failure, with why as its reason, not the status its stop gave it.
 func (s *Supervisor) failRun(name string, v *service, why string, then afterStop) {
 	v.reason = why
-	s.beginStop(name, v)
-	v.then = then
+	s.beginStop(name, v, then)
 }
 
 // notifyEvent handles one sd_notify message.

@@ -548,16 +548,19 @@ func (s *Supervisor) stopLeftovers(name string, v *service, pgid int) bool {
 // subreaper.
 const groupRecheck = 10 * time.Millisecond
 
-// checkGroups ends the drain of every process group that is now empty.
-func (s *Supervisor) checkGroups() {
+// checkGroups ends the drain of every process group that is now empty,
+// and reports whether one did.
+func (s *Supervisor) checkGroups() (drained bool) {
 	for _, v := range s.svcs {
 		if v.pgid != 0 && unix.Kill(-v.pgid, 0) == unix.ESRCH {
 			v.pgid = 0
 			if v.cg == nil {
 				s.drained(v)
 			}
+			drained = true
 		}
 	}
+	return drained
 }
 
 // drained: nothing of the service is left; a draining one goes where its

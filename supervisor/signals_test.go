@@ -245,7 +245,6 @@ restart = { policy = "never" }
 	for _, c := range []struct {
 		name  string
 		steps []step
-		bug   string // a known bug: skipped until fixed
 	}{
 		// waiting: stop holds it; restart leaves it on its way.
 		{name: "stop waiting", steps: []step{{"", "b=waiting"}, {"stop b", "b=stopped"}}},
@@ -266,9 +265,6 @@ restart = { policy = "never" }
 		{name: "restart failed", steps: []step{{"", "bad=failed"}, {"restart bad", "bad=failed"}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if c.bug != "" {
-				t.Skip(c.bug)
-			}
 			m := newMachine(t, cfg, 0, nil)
 			m.run(append([]step{{"", "a=running gate=starting"}}, c.steps...))
 		})

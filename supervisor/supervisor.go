@@ -282,9 +282,12 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 			case <-cgEvents:
 				s.cgroupEvents()
 			case <-s.orphaned:
-				s.checkGroups()
-				s.schedule()
-				s.checkFinished()
+				// Most orphans empty no group: the services are walked
+				// again only when one drained.
+				if s.checkGroups() {
+					s.schedule()
+					s.checkFinished()
+				}
 			case r := <-s.reqs:
 				defer close(r.done)
 				r.fn()
@@ -401,13 +404,15 @@ func (s *Supervisor) handle(ev event) {
 		return
 	}
 	if ev.kind == evGroupCheck {
-		s.checkGroups()
+		drained := s.checkGroups()
 		if v.pgid != 0 {
 			d := min(2*ev.delay, time.Second)
 			s.after(d, event{name: ev.name, kind: evGroupCheck, delay: d})
 		}
-		s.schedule()
-		s.checkFinished()
+		if drained {
+			s.schedule()
+			s.checkFinished()
+		}
 		return
 	}
 	if ev.kind == evJobTime {
@@ -620,13 +625,13 @@ func (s *Supervisor) stopLeaves() {
 		if v.state != running || s.hasRunningDependent(name) {
 			continue
 		}
-		s.beginStop(name, v)
+		s.beginStop(name, v, thenStay)
 	}
 }
 
 // beginStop sends the service its stop signal and arms its stop timeout,
-// after which it gets SIGKILL.
-func (s *Supervisor) beginStop(name string, v *service) {
+// after which it gets SIGKILL; then is what its exit leads to.
+func (s *Supervisor) beginStop(name string, v *service, then afterStop) {
 	timeout := v.cfg.Stop.Timeout
 	if s.shuttingDown {
 		// stop.timeout never reaches beyond what is left of
@@ -635,7 +640,7 @@ func (s *Supervisor) beginStop(name string, v *service) {
 		timeout = min(timeout, max(time.Until(s.deadlineAt), 0))
 	}
 	v.set(stopping, s.now())
-	v.then = thenStay
+	v.then = then
 	s.log.Info("stopping", logging.String("service", name), logging.Int("pid", v.pid), logging.String("signal", signals.Name(v.cfg.Stop.Signal)), logging.Duration("timeout", timeout))
 	s.kill(v, v.cfg.Stop.Signal)
 	v.stopTimer()

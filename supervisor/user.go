@@ -26,13 +26,10 @@ type identity struct {
 	// cred is nil when the service sets neither user nor group: it runs
 	// as initbox does.
 	cred *syscall.Credential
-	// login is set when the service names a user: HOME and USER (with
-	// LOGNAME) then come from that user, not from initbox's environment,
-	// which describes initbox's user. home is its passwd entry's directory,
-	// "/" without one; name is its entry's name, "" without one, and then
-	// USER and LOGNAME are left unset (OpenShift's guidelines for a uid
-	// with no entry).
-	login      bool
+	// home is set when the service names a user (see login): its passwd
+	// entry's directory, "/" without one; name is its entry's name, ""
+	// without one, and then USER and LOGNAME are left unset (OpenShift's
+	// guidelines for a uid with no entry).
 	home, name string
 }
 
@@ -70,7 +67,7 @@ func identifyAs(userName, groupName string, uid, gid int) (identity, error) {
 		n, _ := strconv.ParseUint(u.Uid, 10, 32)
 		g, _ := strconv.ParseUint(u.Gid, 10, 32)
 		cred.Uid, cred.Gid = uint32(n), uint32(g)
-		id.login, id.home = true, "/"
+		id.home = "/"
 		switch {
 		case found:
 			id.name = u.Username
@@ -105,18 +102,36 @@ func identifyAs(userName, groupName string, uid, gid int) (identity, error) {
 	return id, nil
 }
 
+// login reports whether the service names a user: HOME and USER (with
+// LOGNAME) then come from that user, not from initbox's environment, which
+// describes initbox's user.
+func (id identity) login() bool { return id.home != "" }
+
 // lookupUser finds a user by name, then by number; found is false for a
 // number with no passwd entry, which is still a user to run as.
 func lookupUser(name string) (u *user.User, found bool, err error) {
-	if u, err := findUser(func(e *user.User) bool { return e.Username == name }); u != nil || err != nil {
-		return u, u != nil, err
-	}
+	uid, numeric := "", false
 	if id, err := strconv.ParseUint(name, 10, 32); err == nil {
-		s := strconv.FormatUint(id, 10)
-		if u, err := findUser(func(e *user.User) bool { return e.Uid == s }); u != nil || err != nil {
-			return u, u != nil, err
+		uid, numeric = strconv.FormatUint(id, 10), true
+	}
+	// One pass over the file: a name matches first, wherever it stands;
+	// else the first entry with that number.
+	var byID *user.User
+	u, err = findUser(func(e *user.User) bool {
+		if numeric && byID == nil && e.Uid == uid {
+			byID = e
 		}
-		return &user.User{Uid: s, Gid: s}, false, nil
+		return e.Username == name
+	})
+	switch {
+	case err != nil:
+		return nil, false, err
+	case u != nil:
+		return u, true, nil
+	case byID != nil:
+		return byID, true, nil
+	case numeric:
+		return &user.User{Uid: uid, Gid: uid}, false, nil
 	}
 	return nil, false, fmt.Errorf("user %q: %w", name, errNoUser)
 }
@@ -196,7 +211,7 @@ func lookupGroup(name string) (uint32, error) {
 func (id identity) environ(c *config.Service, base []string) ([]string, error) {
 	vars := map[string]string{"HOME": id.home, "USER": id.name, "LOGNAME": id.name}
 	login := []string{"HOME", "USER", "LOGNAME"}
-	if id.login {
+	if id.login() {
 		b := make([]string, 0, len(base)+len(login))
 		for _, kv := range base {
 			if k, _, _ := strings.Cut(kv, "="); k != "HOME" && k != "USER" && k != "LOGNAME" {
@@ -214,7 +229,7 @@ func (id identity) environ(c *config.Service, base []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !id.login {
+	if !id.login() {
 		if !envHas(env, "HOME") && !hasEntry(os.Geteuid()) {
 			env = append(env, "HOME=/")
 		}

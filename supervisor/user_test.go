@@ -95,7 +95,7 @@ func TestIdentifyOwnUID(t *testing.T) {
 		t.Errorf("own uid: %+v, want initbox's gid and groups", c)
 	}
 	// A group alone keeps initbox's uid.
-	if id, err = identifyAs("", "33", 4242, 7); err != nil || id.cred.Uid != 4242 || id.cred.Gid != 33 || id.login {
+	if id, err = identifyAs("", "33", 4242, 7); err != nil || id.cred.Uid != 4242 || id.cred.Gid != 33 || id.login() {
 		t.Errorf("group 33: %+v, %v", id, err)
 	}
 }

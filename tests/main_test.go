@@ -29,7 +29,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/initbox/initbox/signals"
 	"github.com/initbox/initbox/tests/internal/procfs"
 	"github.com/initbox/initbox/tests/internal/testenv"
 )
@@ -107,23 +106,13 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	if initBin == "" {
 		initBin = filepath.Join(dir, "initbox")
-		if out, err := buildRelease(initBin); err != nil {
-			fmt.Fprintf(os.Stderr, "tests: building ./cmd/initbox failed: %v\n%s", err, out)
+		if err := testenv.BuildInitbox(moduleRoot, initBin); err != nil {
+			fmt.Fprintf(os.Stderr, "tests: %v\n", err)
 			return 1
 		}
 		builtHere = true
 	}
 	return m.Run()
-}
-
-// buildRelease builds ./cmd/initbox from the module root exactly as released:
-// CGO_ENABLED=0 go build -trimpath -ldflags '-s -w -E ...' -o out ./cmd/initbox
-func buildRelease(out string, extra ...string) ([]byte, error) {
-	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w " + signals.EntryFlag, "-o", out}, extra...)
-	cmd := exec.Command("go", append(args, "./cmd/initbox")...)
-	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	return cmd.CombinedOutput()
 }
 
 // requireRoot skips (or fails under CI) when the test needs root, which is

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/initbox/initbox/tests/internal/testenv"
 )
 
 // modes lists the ways most behaviour is checked: as a real PID 1 and as a
@@ -827,8 +829,8 @@ func TestBinarySize(t *testing.T) {
 			t.Skip("requires go on PATH to build ./cmd/initbox")
 		}
 		bin = filepath.Join(t.TempDir(), "initbox")
-		if out, err := buildRelease(bin); err != nil {
-			t.Fatalf("CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' ./cmd/initbox: %v\n%s", err, out)
+		if err := testenv.BuildInitbox(moduleRoot, bin); err != nil {
+			t.Fatal(err)
 		}
 	}
 	fi, err := os.Stat(bin)

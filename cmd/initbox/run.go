@@ -169,23 +169,40 @@ func parseCheck(args []string, getenv func(string) (string, bool)) (runOptions, 
 	return o, err
 }
 
-// loadConfig reads and merges the configuration o names. Without -c or
-// INITBOX_CONFIG, that is defaultConfig then defaultDropIns, either of
-// which may be missing; both may be when a program is given: then the
-// program is the only service.
+// loadConfig reads and merges the configuration o names, and refuses what
+// initbox could not grant as the uid it runs as (run, a reload and check
+// alike). Without -c or INITBOX_CONFIG, that is defaultConfig then
+// defaultDropIns, either of which may be missing; both may be when a
+// program is given: then the program is the only service.
 func loadConfig(o runOptions) (*config.Config, error) {
-	if o.explicit {
-		return config.LoadFiles(o.configs, os.LookupEnv)
-	}
-	paths := present(defaultConfig, defaultDropIns)
-	if len(paths) == 0 {
-		if len(o.argv) > 0 {
+	paths := o.configs
+	if !o.explicit {
+		paths = present(defaultConfig, defaultDropIns)
+		if len(paths) == 0 && len(o.argv) > 0 {
 			c := config.New()
 			return c, c.ApplyEnv(os.LookupEnv) // as LoadFiles does
 		}
-		paths = []string{defaultConfig} // whose error says what is missing
+		if len(paths) == 0 {
+			paths = []string{defaultConfig} // whose error says what is missing
+		}
 	}
-	return config.LoadFiles(paths, os.LookupEnv)
+	c, err := config.LoadFiles(paths, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return c, supervisor.CheckPrivileges(c)
+}
+
+// runConfig is the configuration run starts and a reload applies:
+// buildConfig's, without the files' positions, which nothing needs once
+// it is accepted (see config.ForgetPositions).
+func runConfig(o runOptions) (*config.Config, string, error) {
+	c, implicit, err := buildConfig(o)
+	if err != nil {
+		return nil, "", err
+	}
+	c.ForgetPositions()
+	return c, implicit, nil
 }
 
 // present returns the paths that exist, or that fail otherwise than by not
@@ -233,15 +250,11 @@ func runSupervisor(e *env, args []string) int {
 		fmt.Print(lookup("run").usage(name))
 		return 0
 	}
-	c, implicit, err := buildConfig(o)
-	if err == nil {
-		err = supervisor.CheckPrivileges(c)
-	}
+	c, implicit, err := runConfig(o)
 	if err != nil {
 		printConfigError(name, err)
 		return 2
 	}
-	c.ForgetPositions()
 	if len(c.Order) == 0 {
 		fmt.Fprintf(os.Stderr, "%s: %s defines no service and no program was given\n", name, c.File)
 		return 2
@@ -294,15 +307,8 @@ func runSupervisor(e *env, args []string) int {
 		ImplicitMain: implicit,
 		Cgroups:      tree,
 		Reload: func() (*config.Config, error) {
-			c, _, err := buildConfig(o)
-			if err == nil {
-				err = supervisor.CheckPrivileges(c)
-			}
-			if err != nil {
-				return nil, err
-			}
-			c.ForgetPositions()
-			return c, nil
+			c, _, err := runConfig(o)
+			return c, err
 		},
 	})
 	if path := c.Init.ControlSocket; path != "" {
@@ -333,12 +339,9 @@ func runSupervisor(e *env, args []string) int {
 	// Once the services have started and their first checks have run,
 	// reading the config, laying out cgroups and the listeners are done
 	// with: their pages of the binary need not stay mapped (issue #17).
-	release := time.AfterFunc(releaseAfter, func() {
-		if err := mem.ReleaseStartup(); err != nil {
-			log.Debug("start-up pages kept", logging.Err(err))
-		}
-	})
-	defer release.Stop()
+	defer mem.ReleaseStartupAfter(releaseAfter, func(err error) {
+		log.Debug("start-up pages kept", logging.Err(err))
+	}).Stop()
 	return s.Run(in.C)
 }
 
@@ -403,10 +406,6 @@ func check(e *env, args []string) int {
 		return 0
 	}
 	c, err := loadConfig(o)
-	if err == nil {
-		// As run would refuse them, for the uid check runs as.
-		err = supervisor.CheckPrivileges(c)
-	}
 	if err != nil {
 		printConfigError(name, err)
 		return 2

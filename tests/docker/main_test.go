@@ -36,7 +36,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/initbox/initbox/signals"
 	"github.com/initbox/initbox/tests/internal/testenv"
 )
 
@@ -143,7 +142,7 @@ func setup(dir string) (skip string, err error) {
 	} else {
 		initBin = filepath.Join(ship, "initbox")
 		// The release build, as the Dockerfile's build stage runs it.
-		if err := buildInitbox(initBin); err != nil {
+		if err := testenv.BuildInitbox(repoRoot, initBin); err != nil {
 			return "", err
 		}
 	}
@@ -179,19 +178,6 @@ func setup(dir string) (skip string, err error) {
 		}
 	}
 	return "", nil
-}
-
-// buildInitbox builds ./cmd/initbox into out with the release flags, plus
-// extra ones.
-func buildInitbox(out string, extra ...string) error {
-	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w " + signals.EntryFlag, "-o", out}, extra...)
-	cmd := exec.Command("go", append(args, "./cmd/initbox")...)
-	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %v ./cmd/initbox: %v\n%s", extra, err, b)
-	}
-	return nil
 }
 
 // findEngine returns why no Docker engine can be used, or "".
@@ -249,15 +235,8 @@ func needDocker(t *testing.T) {
 	}
 }
 
-// skipOrFail skips with the reason, or fails with it when CI is set.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI is set and: %s", msg)
-	}
-	t.Skip(msg)
-}
+// skipOrFail: see testenv.SkipOrFail.
+var skipOrFail = testenv.SkipOrFail
 
 func randomSuffix() string {
 	b := make([]byte, 5)

@@ -40,7 +40,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/initbox/initbox/signals"
 	"github.com/initbox/initbox/tests/internal/procfs"
 	"github.com/initbox/initbox/tests/internal/testenv"
 )
@@ -82,11 +81,8 @@ func testMain(m *testing.M) int {
 		// The release build: static, so that the same file goes into the
 		// Docker image.
 		initBin = filepath.Join(dir, "initbox")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w "+signals.EntryFlag, "-o", initBin, "./cmd/initbox")
-		cmd.Dir = repoRoot
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "tests/realworld: building ./cmd/initbox failed: %v\n%s", err, out)
+		if err := testenv.BuildInitbox(repoRoot, initBin); err != nil {
+			fmt.Fprintf(os.Stderr, "tests/realworld: %v\n", err)
 			return 1
 		}
 	}

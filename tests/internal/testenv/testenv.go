@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/initbox/initbox/signals"
 )
 
 // SkipOrFail skips with the reason, or fails when CI is set: CI's host has
@@ -41,4 +43,18 @@ func Docker(ctx context.Context, args ...string) (stdout, stderr string, rc int,
 		return o.String(), e.String(), -1, err
 	}
 	return o.String(), e.String(), 0, nil
+}
+
+// BuildInitbox builds root's ./cmd/initbox into out as `make build` does
+// (static, -trimpath -s -w, initbox's entry point), with extra go build
+// flags; the error carries go build's output.
+func BuildInitbox(root, out string, extra ...string) error {
+	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w " + signals.EntryFlag, "-o", out}, extra...)
+	cmd := exec.Command("go", append(args, "./cmd/initbox")...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %v ./cmd/initbox: %w\n%s", extra, err, b)
+	}
+	return nil
 }
