@@ -198,7 +198,14 @@ func (s *Supervisor) startHealth(name string, v *service) {
 func (s *Supervisor) check(v *service, tcp, http, file string, argv []string) probe.Check {
 	c := probe.Check{TCP: tcp, HTTP: http, File: file, Exec: argv}
 	if len(argv) > 0 {
-		c.Command = func() *launch.Cmd { return s.command(v) }
+		// The run's command, taken here on Run's goroutine: the check runs
+		// on its own, and the service's next start rewrites what command
+		// reads (its credential, environment and cgroup).
+		run := *s.command(v)
+		c.Command = func() *launch.Cmd {
+			cmd := run
+			return &cmd
+		}
 	}
 	return c
 }
