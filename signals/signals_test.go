@@ -3,6 +3,11 @@
 package signals
 
 import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -59,5 +64,80 @@ func TestName(t *testing.T) {
 		if got := Name(sig); got != want {
 			t.Errorf("Name(%d) = %q, want %q", sig, got, want)
 		}
+	}
+}
+
+// statusSet reads one of the signal sets of /proc/PID/status (SigIgn,
+// SigCgt, SigBlk).
+func statusSet(t *testing.T, pid int, field string) Set {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return Set(n)
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// TestForkJobControl checks Intake.Fork's window: SIGTTIN and SIGTTOU are
+// ignored by the process before and after, caught (by the no-op handler,
+// which a SIGTTIN sent meanwhile must survive) during the fork, and the
+// child execs with neither ignored.
+func TestForkJobControl(t *testing.T) {
+	in := Notify()
+	in.TakeRest()
+	if inherited := Inherited().Ignored; inherited.Has(unix.SIGTTIN) || inherited.Has(unix.SIGTTOU) {
+		t.Skip("SIGTTIN or SIGTTOU was ignored when the test started: the child keeps it, as tini's")
+	}
+	jobctl := Set(0).Add(unix.SIGTTIN).Add(unix.SIGTTOU)
+	self := os.Getpid()
+	if got := statusSet(t, self, "SigIgn"); got&jobctl != jobctl {
+		t.Fatalf("before Fork: SigIgn %016x lacks SIGTTIN and SIGTTOU", got)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var during Set
+	pid, err := in.Fork(func() (int, error) {
+		during = statusSet(t, self, "SigCgt")
+		if err := unix.Kill(self, unix.SIGTTIN); err != nil {
+			return 0, err
+		}
+		return syscall.ForkExec("/bin/sh", []string{"sh", "-c", "grep SigIgn /proc/self/status"},
+			&syscall.ProcAttr{Files: []uintptr{0, w.Fd(), 2}})
+	})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if during&jobctl != jobctl {
+		t.Errorf("during Fork: SigCgt %016x lacks SIGTTIN and SIGTTOU", during)
+	}
+	if got := statusSet(t, self, "SigIgn"); got&jobctl != jobctl {
+		t.Errorf("after Fork: SigIgn %016x lacks SIGTTIN and SIGTTOU", got)
+	}
+	v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "SigIgn:")
+	n, perr := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+	if !ok || perr != nil {
+		t.Fatalf("child said %q", out)
+	}
+	if Set(n)&jobctl != 0 {
+		t.Errorf("child: SigIgn %016x has SIGTTIN or SIGTTOU", n)
 	}
 }
