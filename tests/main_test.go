@@ -58,6 +58,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "tests: %s: %v\n", noClone3Arg, err)
 		os.Exit(1)
 	}
+	if len(os.Args) > 2 && os.Args[1] == sigCountArg {
+		err := countSignals(os.Args[2])
+		fmt.Fprintf(os.Stderr, "tests: %s: %v\n", sigCountArg, err)
+		os.Exit(1)
+	}
 	if len(os.Args) > 2 && os.Args[1] == sigStateArg {
 		err := execWithSignalState(os.Args[2:])
 		fmt.Fprintf(os.Stderr, "tests: %s: %v\n", sigStateArg, err)
