@@ -1,0 +1,83 @@
+//go:build linux
+
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rssFile reads RssFile (kB) of /proc/PID/status: the pages of files,
+// initbox's binary above all, that pid has mapped in.
+func rssFile(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no RssFile in /proc/%d/status", pid)
+	return 0
+}
+
+// TestStartupPagesReleased: once idle, initbox lets go of the pages of
+// its binary that its start-up alone touched (issue #17): in tini mode a
+// second after the program started, under `run` half a second after
+// every service is up. Measured as RssFile before and after; the pages
+// come back from the page cache if a path needs them again.
+func TestStartupPagesReleased(t *testing.T) {
+	requirePID1(t)
+	_, file := svConfig(t, `
+[services.a]
+command = ["sleep", "30"]
+[services.b]
+command = ["sleep", "30"]
+`)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"tini mode", []string{"--", "sleep", "30"}},
+		{"run", []string{"run", "-c", file}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child", initBin}, tc.args...)...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}()
+			pid, err := firstChild(cmd.Process.Pid, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			before := rssFile(t, pid)
+			var after int
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+				if after = rssFile(t, pid); after < before/2 {
+					break
+				}
+			}
+			t.Logf("RssFile %d kB at 0.3 s, %d kB after", before, after)
+			if after >= before/2 {
+				t.Errorf("RssFile %d kB at 0.3 s, still %d kB 5 s later: the start-up pages were not released", before, after)
+			}
+		})
+	}
+}
