@@ -81,6 +81,9 @@ type options struct {
 	stormSizes  []int
 	supervisors map[string]bool
 	stackRounds int
+	soak        time.Duration
+	soakEvery   time.Duration
+	soakSample  time.Duration
 	stackDir    string
 }
 
@@ -97,9 +100,12 @@ func main() {
 	flag.IntVar(&o.superRounds, "super-rounds", 3, "supervisor sessions per supervisor and size")
 	flag.IntVar(&o.restarts, "restarts", 20, "SIGKILL-and-restart samples per supervisor per round")
 	flag.IntVar(&o.stackRounds, "stack-rounds", 5, "rounds of the stack workload, each supervisor once per round")
+	flag.DurationVar(&o.soak, "soak", time.Hour, "how long the soak workload runs the stack (only with -only soak)")
+	flag.DurationVar(&o.soakEvery, "soak-every", 2*time.Minute, "one disturbance of the stack every this long in the soak")
+	flag.DurationVar(&o.soakSample, "soak-sample", time.Minute, "how often the soak reads initbox's memory")
 	flag.StringVar(&o.stackDir, "stack", "../examples/stack", "the stack's directory: stack.toml, supervisord.conf, nginx.conf, worker.sh, www/")
 	flag.StringVar(&o.initbox, "initbox", "../bin/initbox", "initbox binary (make build), for every workload")
-	only := flag.String("only", "", "comma-separated workloads: startup,orphans,signal,idle,binary,supervisor,spawn,metrics,stack")
+	only := flag.String("only", "", "comma-separated workloads: startup,orphans,signal,idle,binary,supervisor,spawn,metrics,stack, and soak (an hour, only by name)")
 	supList := flag.String("supervisors", "", "comma-separated supervisors to run: initbox,supervisord,s6,runit (default all found)")
 	flag.StringVar(&o.outDir, "out", ".", "directory for results.md, results.json, results.png (with -only: partial)")
 	flag.BoolVar(&o.install, "install", true, "apt-get install missing peers")
@@ -147,7 +153,7 @@ func main() {
 	}
 	want := func(w string) bool { return len(o.only) == 0 || o.only[w] }
 	if o.install {
-		installPeers(want("stack"))
+		installPeers(want("stack") || o.only["soak"])
 	}
 	inits := parseInits(flag.Args(), o.initbox)
 	dir, err := os.MkdirTemp("", "initbox-bench-")
@@ -214,6 +220,10 @@ func main() {
 	}
 	if want("stack") {
 		stackWorkload(r, o, dir)
+	}
+	// An hour: only when asked for by name.
+	if o.only["soak"] {
+		soakWorkload(r, o, dir)
 	}
 	r.WallSeconds = time.Since(t0).Seconds()
 	r.LoadEnd = loadavg()

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -115,4 +116,38 @@ func rssFile(t *testing.T) int {
 	}
 	t.Fatal("no RssFile in /proc/self/status")
 	return 0
+}
+
+// TestTrimmer: a Touch leads to one trim after the delay, however many
+// Touches come meanwhile; without a Touch, none.
+func TestTrimmer(t *testing.T) {
+	failed := make(chan error, 8)
+	tr := NewTrimmer(50*time.Millisecond, func(err error) { failed <- err })
+	time.Sleep(100 * time.Millisecond)
+	if n := tr.Trims(); n != 0 {
+		t.Fatalf("%d trims without a Touch", n)
+	}
+	for range 10 {
+		tr.Touch()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.Trims() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := tr.Trims(); n != 1 {
+		t.Fatalf("%d trims after 10 Touches within the delay, want 1", n)
+	}
+	tr.Touch()
+	for tr.Trims() == 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := tr.Trims(); n != 2 {
+		t.Fatalf("%d trims after a Touch following a trim, want 2", n)
+	}
+	select {
+	case err := <-failed:
+		t.Fatal(err)
+	default:
+	}
 }

@@ -28,10 +28,13 @@ const defaultConfig = "/etc/initbox/initbox.toml"
 // The supervisor lets go of the pages of its binary that start-up alone
 // used (mem.ReleaseStartup) releaseSettle after every enabled service is
 // up (or cannot be), when their first checks have run; at the latest
-// releaseAfter after its start (scheduled jobs are never "up").
+// releaseAfter after its start (scheduled jobs are never "up"). Later
+// work (restarts, checks, requests) maps pages back and grows the heap:
+// trimAfter after work, it gives both back (mem.Trimmer).
 const (
 	releaseSettle = 500 * time.Millisecond
 	releaseAfter  = 10 * time.Second
+	trimAfter     = 10 * time.Second
 )
 
 // defaultDropIns is the directory whose *.toml files are merged over
@@ -315,6 +318,9 @@ func runSupervisor(e *env, args []string) int {
 			c, _, err := runConfig(o)
 			return c, err
 		},
+		Worked: mem.NewTrimmer(trimAfter, func(err error) {
+			log.Debug("pages kept", logging.Err(err))
+		}).Touch,
 	})
 	if path := c.Init.ControlSocket; path != "" {
 		// An aid to operators, not a service: initbox runs without it.
