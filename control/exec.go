@@ -270,6 +270,12 @@ func shortFlags(a, set string) bool {
 	return true
 }
 
+// ExecSignals are the signals the client of `initbox exec` passes on to
+// the program (WINCH resizes its terminal instead).
+func ExecSignals() []os.Signal {
+	return []os.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+}
+
 // Exec is `initbox exec`: it asks the initbox at the control socket to run
 // a program as a service runs, and returns the program's exit status (see
 // ExecUsage).
@@ -333,7 +339,7 @@ func Exec(args []string, stdin, stdout, stderr *os.File) int {
 		t.start(stdin, stdout)
 	}
 	sigc := make(chan os.Signal, 8)
-	signal.Notify(sigc, unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	signal.Notify(sigc, ExecSignals()...)
 	defer signal.Stop(sigc)
 	go func() {
 		for s := range sigc {

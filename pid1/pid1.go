@@ -105,6 +105,9 @@ func Run(cfg Config, in *signals.Intake, r *reaper.Reaper) int {
 	// The signals taken beside the start (issue #17) are taken by now,
 	// or soon: a Go start-up and an exec take longer.
 	in.TakeRest()
+	// Forwarded from the thread that takes them, where it can: one thread
+	// woken per signal, as under tini (issue #17).
+	in.Direct(func(sig syscall.Signal) { Forward(log, r, pid, cfg.Group, sig) })
 	log.Info("started", logging.Int("pid", pid), logging.Strings("argv", cfg.Argv))
 	// The init holds no directory busy; the program keeps its own
 	// (openSUSE/catatonit#28).

@@ -28,6 +28,34 @@ loop:
 	ADD	$1, R19
 	B	loop
 done:
+	// entryBlocked = waitable minus the signals found ignored
+	MOVD	$·waitable(SB), R4
+	MOVD	(R4), R13
+	MOVD	$1, R19
+ign:
+	CMP	$65, R19
+	BGE	block
+	MOVD	$·entryHandlers(SB), R6
+	MOVD	(R6)(R19<<3), R5
+	CMP	$1, R5
+	BNE	nextign
+	SUB	$1, R19, R7
+	MOVD	$1, R9
+	LSL	R7, R9, R9
+	BIC	R9, R13, R13
+nextign:
+	ADD	$1, R19
+	B	ign
+block:
+	MOVD	$·entryBlocked(SB), R4
+	MOVD	R13, (R4)
+	// rt_sigprocmask(SIG_BLOCK, &entryBlocked, NULL, 8)
+	MOVD	$135, R8
+	MOVD	$0, R0
+	MOVD	$·entryBlocked(SB), R1
+	MOVD	$0, R2
+	MOVD	$8, R3
+	SVC
 	MOVD	$1, R4
 	MOVD	$·entryRan(SB), R5
 	MOVW	R4, (R5)

@@ -20,7 +20,27 @@ var (
 	entryMask     uint64
 	entryHandlers [NSIG]uintptr
 	entryAction   [4]uint64 // struct kernel_sigaction, 32 bytes on amd64 and arm64
+	// entryBlocked is what entry blocked: waitable less what was ignored.
+	entryBlocked uint64
 )
+
+// waitableSet are the signals initbox forwards that the Go runtime lets a
+// program keep blocked in every thread: those it neither dies of nor
+// needs (runtime.blockableSig: no _SigKill, _SigThrow or _SigUnblock).
+// The entry point blocks them before the runtime starts, so that every
+// thread the runtime makes has them blocked, and Notify takes them with
+// sigtimedwait on a thread of its own, as tini takes every signal (issue
+// #17): none is lost while initbox starts, none costs a round trip to
+// the runtime's signal-mask thread, and a forwarded one wakes one thread,
+// not two. USR1 USR2 ALRM CONT TSTP XCPU XFSZ VTALRM WINCH IO PWR and
+// 35–64. Not PIPE: raised by a write on the writing thread, blocked it
+// would stay pending there; nor TTIN and TTOU, which initbox ignores.
+const waitableSet = 1<<(10-1) | 1<<(12-1) | 1<<(14-1) | 1<<(18-1) | 1<<(20-1) |
+	1<<(24-1) | 1<<(25-1) | 1<<(26-1) | 1<<(28-1) | 1<<(29-1) | 1<<(30-1) |
+	0xfffffffc00000000 // 35–64: bits 34 to 63
+
+// waitable is waitableSet where entry can read it: data, not code.
+var waitable uint64 = waitableSet
 
 // entry is the process's entry point when linked with EntryFlag.
 func entry()
@@ -50,7 +70,10 @@ type State struct {
 	Blocked Set
 }
 
-const sigIgn = 1 // SIG_IGN
+const (
+	sigDfl = 0 // SIG_DFL
+	sigIgn = 1 // SIG_IGN
+)
 
 // Inherited returns the signal state initbox was started with. The Go
 // runtime installs its own handlers and unblocks the synchronous signals

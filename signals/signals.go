@@ -29,15 +29,23 @@
 //
 // Real-time signals SIGRTMIN (34) to SIGRTMAX (64) are forwarded, except 34,
 // which the Go runtime reserves (like 32 and 33, which glibc reserves).
+//
+// Two ways in (issue #17): the signals a Go program may keep blocked in
+// every thread are blocked by initbox's entry point before the runtime
+// starts and taken with sigtimedwait, as tini takes them (see
+// waitableSet); the others through os/signal.
 package signals
 
 import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -114,14 +122,23 @@ type Intake struct {
 	// restTaken is closed once Notify's goroutine has taken the signals
 	// that are not urgent.
 	restTaken chan struct{}
+	// direct, if set, takes the waited signals instead of C; see Direct.
+	direct atomic.Pointer[func(syscall.Signal)]
 }
 
 // Notify starts the intake. Call it first in main, before anything forks.
-// It takes at once only the signals whose arrival before then would
-// matter (see urgent), and the others on a goroutine of their own, beside
-// the path to the program's exec rather than on it (issue #17): each
-// signal taken is a round trip to the runtime's signal-mask thread, about
-// 1 ms for the 40-odd others. TakeRest waits for them.
+//
+// In initbox's own binary (linked with EntryFlag), the signals of
+// waitableSet are blocked since before the runtime started, pending until
+// a goroutine of the intake takes them with sigtimedwait (see Direct);
+// Notify takes the others with os/signal before it returns: each is a
+// round trip to the runtime's signal-mask thread.
+//
+// Without the entry point (go test), it takes at once only the signals
+// whose arrival before the first fork would matter (see urgent), and the
+// others on a goroutine of their own, beside the path to the program's
+// exec rather than on it (issue #17); TakeRest waits for them, and one
+// that arrives before is dropped.
 //
 // A signal that was ignored when initbox started (nohup, a shell's
 // background job) stays ignored: initbox neither forwards nor acts on it,
@@ -129,13 +146,14 @@ type Intake struct {
 // initbox says about them.
 func Notify() *Intake {
 	st := Inherited()
-	in := &Intake{c: make(chan os.Signal, 2048)}
+	in := &Intake{c: make(chan os.Signal, 2048), restTaken: make(chan struct{})}
 	in.C = in.c
+	waited := Set(entryBlocked)
 	var take, rest, ignore []os.Signal
 	for n := 1; n < NSIG; n++ {
 		sig := syscall.Signal(n)
 		a := Classify(sig)
-		if a == Reap || a == Runtime {
+		if a == Reap || a == Runtime || waited.Has(sig) {
 			continue
 		}
 		if st.Ignored.Has(sig) {
@@ -151,7 +169,7 @@ func Notify() *Intake {
 			in.jobctl = append(in.jobctl, sig)
 			continue
 		}
-		if urgent(sig) {
+		if urgent(sig) || entryRan != 0 {
 			take = append(take, sig)
 		} else {
 			rest = append(rest, sig)
@@ -162,12 +180,98 @@ func Notify() *Intake {
 		ignore = append(ignore, sig)
 	}
 	signal.Ignore(ignore...)
-	in.restTaken = make(chan struct{})
+	if waited != 0 {
+		go in.wait(waited)
+	}
+	if len(rest) == 0 {
+		close(in.restTaken)
+		return in
+	}
 	go func() {
 		defer close(in.restTaken)
 		signal.Notify(in.c, rest...)
 	}()
 	return in
+}
+
+// Direct has f called for each signal of waitableSet, on the thread that
+// took it with sigtimedwait, instead of sending it on C: tini mode
+// forwards it from there, so that a forwarded signal wakes one thread, as
+// under tini, not the runtime's signal thread and then the goroutine
+// reading C (issue #17: 1.65 x tini's latency). f must not block. Those
+// taken before Direct went to C.
+func (in *Intake) Direct(f func(syscall.Signal)) { in.direct.Store(&f) }
+
+// wait takes the signals of set, which every thread blocks (entry), for as
+// long as the process lives.
+func (in *Intake) wait(set Set) {
+	for {
+		sig, err := sigwait(set)
+		if err == syscall.EINTR {
+			// The runtime preempting this thread (SIGURG).
+			continue
+		}
+		if err != nil {
+			// EFAULT and EINVAL, which a valid set on the stack cannot
+			// give: the signals would stay pending, as they do while
+			// nobody waits.
+			return
+		}
+		if f := in.direct.Load(); f != nil {
+			(*f)(sig)
+			continue
+		}
+		select {
+		case in.c <- sig:
+		default:
+			// Full, as os/signal: drop rather than stop taking signals.
+		}
+	}
+}
+
+// sigwait is rt_sigtimedwait(2) without a timeout: the lowest pending
+// signal of set, once there is one.
+func sigwait(set Set) (syscall.Signal, error) {
+	s := uint64(set)
+	n, _, e := unix.Syscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&s)), 0, 0, 8, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return syscall.Signal(n), nil
+}
+
+// Unblock is for the commands that are not an init (ctl, check, notify,
+// exec, version, help): a signal that the entry point blocked acts on
+// them at its default action, as on any program (terminate, stop, or
+// nothing), except keep, which the command takes itself with os/signal.
+// Go cannot unblock a signal in every thread, so a thread of its own
+// takes them and raises each on itself with the default action.
+func Unblock(keep ...os.Signal) {
+	set := Set(entryBlocked)
+	for _, s := range keep {
+		set &^= Set(0).Add(s.(syscall.Signal))
+	}
+	if set == 0 {
+		return
+	}
+	go func() {
+		// Never unlocked: the thread's mask is changed for the raise.
+		runtime.LockOSThread()
+		tid := unix.Gettid()
+		for {
+			sig, err := sigwait(set)
+			if err != nil {
+				continue
+			}
+			one := unix.Sigset_t{Val: [16]uint64{uint64(Set(0).Add(sig))}}
+			_ = setAction([]syscall.Signal{sig}, sigDfl)
+			_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &one, nil)
+			_ = unix.Tgkill(unix.Getpid(), tid, sig)
+			// Still here: ignored by default (CONT, WINCH), or stopped and
+			// continued.
+			_ = unix.PthreadSigmask(unix.SIG_BLOCK, &one, nil)
+		}
+	}()
 }
 
 // urgent reports whether sig must be taken before the first fork: the
@@ -188,8 +292,8 @@ func urgent(sig syscall.Signal) bool {
 }
 
 // TakeRest returns once the signals Notify did not take at once are taken
-// too. Call it once the first child has started (or before anything that
-// is not start-up).
+// too (at once with the entry point: it leaves none). Call it once the
+// first child has started (or before anything that is not start-up).
 func (in *Intake) TakeRest() { <-in.restTaken }
 
 // Ignored is the set of signals that were ignored when initbox started

@@ -264,7 +264,10 @@ func TestSignalsAtStart(t *testing.T) {
 }
 
 // TestClientsKeepDefaultSignals: the commands that are clients, not inits,
-// end on SIGTERM as any program (issue #13: one binary holds both).
+// end on SIGTERM as any program (issue #13: one binary holds both), and on
+// the signals that initbox's entry point blocks for an init (issue #17):
+// USR1 and a real-time one; `initbox exec` passes USR1 on instead, tested
+// in exec_test.go.
 func TestClientsKeepDefaultSignals(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sock")
@@ -273,11 +276,13 @@ func TestClientsKeepDefaultSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close() // accepts nothing: ctl waits for an answer
-	p := startInit(t, runSpec{mode: direct, args: []string{"ctl", "--socket", sock, "status"}})
-	time.Sleep(300 * time.Millisecond)
-	syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
-	r := p.wait()
-	if r.code != 128+int(syscall.SIGTERM) && r.code != -1 {
-		t.Errorf("initbox ctl after SIGTERM: %v", r)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGUSR1, 40} {
+		p := startInit(t, runSpec{mode: direct, args: []string{"ctl", "--socket", sock, "status"}})
+		time.Sleep(300 * time.Millisecond)
+		syscall.Kill(p.cmd.Process.Pid, sig)
+		r := p.wait()
+		if r.code != 128+int(sig) && (r.code != -1 || r.signal != sig) {
+			t.Errorf("initbox ctl after signal %d: %v", sig, r)
+		}
 	}
 }

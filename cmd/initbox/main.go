@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/initbox/initbox"
+	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/mem"
 	"github.com/initbox/initbox/pid1"
@@ -56,8 +57,13 @@ func run(argv []string) int {
 		}
 		if c := lookup(args[0]); c != nil {
 			e := &env{name: name}
-			if c.init {
+			switch {
+			case c.init:
 				e.in, e.r = startInit()
+			case c.name == "exec":
+				signals.Unblock(control.ExecSignals()...)
+			default:
+				signals.Unblock()
 			}
 			return c.run(e, args[1:])
 		}
