@@ -92,7 +92,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "a quick run (about 2 minutes): fewer runs, one 10,000 storm, 1,000 signals")
 	flag.IntVar(&o.runs, "runs", 300, "start-up and spawn runs per init")
 	flag.IntVar(&o.storms, "storms", 3, "10,000-orphan storms per init")
-	flag.IntVar(&o.storms100k, "storms100k", 1, "100,000-orphan storms per init (0 skips them)")
+	flag.IntVar(&o.storms100k, "storms100k", 3, "100,000-orphan storms per init (issue #17: three; 0 skips them)")
 	flag.IntVar(&o.wave, "wave", 25000, "largest wave of live orphans at once (pid_max here is 32768)")
 	flag.IntVar(&o.signals, "signals", 10000, "SIGUSR1 round trips per init")
 	flag.DurationVar(&o.idleWait, "idle-wait", 5*time.Second, "settle time before the idle figures")
