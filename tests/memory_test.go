@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,5 +80,52 @@ command = ["sleep", "30"]
 				t.Errorf("RssFile %d kB at 0.3 s, still %d kB 5 s later: the start-up pages were not released", before, after)
 			}
 		})
+	}
+}
+
+// TestTrimAfterWork: under `initbox run`, the pages that work maps back in
+// (here `initbox ctl status` requests) are let go
+// again about 10 s after it (mem.Trimmer, issue #17).
+func TestTrimAfterWork(t *testing.T) {
+	requirePID1(t)
+	dir, file := svConfig(t, `
+[init]
+control_socket = "@D@/ctl.sock"
+[services.a]
+command = ["sleep", "60"]
+`)
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", initBin, "run", "-c", file)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	pid, err := firstChild(cmd.Process.Pid, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first release, then work: requests for 3 s.
+	time.Sleep(2 * time.Second)
+	released := rssFile(t, pid)
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if out, err := exec.Command(initBin, "ctl", "--socket", filepath.Join(dir, "ctl.sock"), "status").CombinedOutput(); err != nil {
+			t.Fatalf("initbox ctl status: %v\n%s", err, out)
+		}
+	}
+	worked := rssFile(t, pid)
+	low := worked
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if low = min(low, rssFile(t, pid)); low < worked-(worked-released)/2 {
+			break
+		}
+	}
+	t.Logf("RssFile %d kB after the first release, %d kB after the requests, down to %d kB", released, worked, low)
+	if worked <= released {
+		t.Fatalf("the requests mapped nothing back (RssFile %d -> %d kB): the test shows nothing", released, worked)
+	}
+	if low >= worked-(worked-released)/2 {
+		t.Errorf("RssFile %d kB after the requests, still at least %d kB 20 s later: not trimmed", worked, low)
 	}
 }
