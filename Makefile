@@ -80,7 +80,7 @@ demo: build
 # initbox side by side with tini, tini-static, dumb-init, catatonit,
 # supervisord, s6 and runit (installed from Debian when missing), in one run
 # (issue #8): writes bench/results.md, results.json and results.png. Root;
-# about 8 minutes; BENCHFLAGS=-quick for about 2.
+# about an hour (the 100,000-orphan storms); BENCHFLAGS=-quick for about 2 minutes.
 bench: build
 	cd bench && $(GO) run . $(BENCHFLAGS)
 
