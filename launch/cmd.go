@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -276,7 +275,7 @@ func (c *Cmd) start(path string, attr *syscall.ProcAttr) error {
 		// Under the reaper's lock and inside the intake's fork: the
 		// dispositions are those the child will have.
 		if !l.forkIgnoredSet {
-			l.forkIgnored, l.forkIgnoredSet = ignoredNow(), true
+			l.forkIgnored, l.forkIgnoredSet = signals.IgnoredNow(), true
 		}
 		execPath, execArgv, execAttr := path, c.Args, attr
 		c.Trampolined = spec.Needed() || (want.Ignored^l.forkIgnored)&^libcReserved != 0
@@ -443,53 +442,3 @@ func borrowOOMScoreAdj(v *int) (restore func(), err error) {
 // difference, and is not worth a trampoline. (GNU make leaves them ignored
 // for what it runs.)
 var libcReserved = signals.Set(0).Add(32).Add(33)
-
-// sigaction is the kernel's struct sigaction for rt_sigaction(2) on amd64
-// and arm64.
-type sigaction struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
-}
-
-const (
-	sigDfl = 0
-	sigIgn = 1
-)
-
-// ignoredNow returns the signals whose disposition is SIG_IGN now: those a
-// child forked now keeps ignored across its exec.
-func ignoredNow() signals.Set {
-	var s signals.Set
-	for n := 1; n < signals.NSIG; n++ {
-		var old sigaction
-		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(n), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); e == 0 && old.handler == sigIgn {
-			s = s.Add(syscall.Signal(n))
-		}
-	}
-	return s
-}
-
-// setSignals gives the calling process st: every signal but SIGKILL and
-// SIGSTOP ignored if in st.Ignored, else at its default action, and the
-// calling thread's mask st.Blocked. For the trampoline, last before exec.
-func setSignals(st signals.State) error {
-	for n := 1; n < signals.NSIG; n++ {
-		if n == int(unix.SIGKILL) || n == int(unix.SIGSTOP) {
-			continue
-		}
-		act := sigaction{handler: sigDfl}
-		if st.Ignored.Has(syscall.Signal(n)) {
-			act.handler = sigIgn
-		}
-		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(n), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 && e != unix.EINVAL {
-			return fmt.Errorf("signal %d: %w", n, os.NewSyscallError("rt_sigaction", e))
-		}
-	}
-	mask := unix.Sigset_t{Val: [16]uint64{uint64(st.Blocked)}}
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &mask, nil); err != nil {
-		return os.NewSyscallError("rt_sigprocmask", err)
-	}
-	return nil
-}

@@ -145,7 +145,7 @@ func TestCmdSignals(t *testing.T) {
 		// What this test process ignores (SIGHUP under nohup, 32 and 33
 		// under GNU make) is what the child is to ignore: only the mask
 		// differs from what a fork gives.
-		own := ignoredNow()
+		own := signals.IgnoredNow()
 		c := launcher(signals.State{Ignored: own, Blocked: inherited.Blocked}).Cmd(&Cmd{Path: "sh", Args: []string{"sh", "-c", sigStatus}, Env: os.Environ()})
 		out, _ := output(t, c)
 		var blk, ign uint64

@@ -362,7 +362,7 @@ func run(args []string) error {
 	if p.spec.SetSignals {
 		// Last: from here on a signal meets the program's dispositions,
 		// not the trampoline's runtime.
-		if err := setSignals(p.spec.Signals); err != nil {
+		if err := p.spec.Signals.Apply(); err != nil {
 			return err
 		}
 	}

@@ -38,6 +38,10 @@ func (t *Trimmer) Touch() {
 	}
 }
 
+// TrimAfter trims once d has passed, whether or not a Touch has armed a
+// trim: for the end of a start-up, sooner than the Trimmer's own delay.
+func (t *Trimmer) TrimAfter(d time.Duration) { time.AfterFunc(d, t.trim) }
+
 // Trims returns how many trims have run.
 func (t *Trimmer) Trims() int64 { return t.trims.Load() }
 

@@ -479,7 +479,8 @@ func (p *proc) hostInitPID() int {
 		if p.exited() {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		// Short: TestSignalsDuringStart signals from the first moments.
+		time.Sleep(100 * time.Microsecond)
 	}
 	p.t.Fatalf("no child of unshare (pid %d) found", u)
 	return 0

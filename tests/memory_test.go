@@ -5,7 +5,6 @@ package tests
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,6 +33,18 @@ func rssFile(t *testing.T, pid int) int {
 	return 0
 }
 
+// rssFileBelow polls pid's RssFile until it is below limit or d has
+// passed, and returns the lowest it saw.
+func rssFileBelow(t *testing.T, pid, limit int, d time.Duration) int {
+	t.Helper()
+	low := rssFile(t, pid)
+	for end := time.Now().Add(d); low >= limit && time.Now().Before(end); {
+		time.Sleep(100 * time.Millisecond)
+		low = min(low, rssFile(t, pid))
+	}
+	return low
+}
+
 // TestStartupPagesReleased: once idle, initbox lets go of the pages of
 // its binary that its start-up alone touched (issue #17): in tini mode a
 // second after the program started, under `run` half a second after
@@ -55,26 +66,10 @@ command = ["sleep", "30"]
 		{"run", []string{"run", "-c", file}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child", initBin}, tc.args...)...)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}()
-			pid, err := firstChild(cmd.Process.Pid, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
+			pid := startInit(t, runSpec{mode: pid1, args: tc.args}).hostInitPID()
 			time.Sleep(300 * time.Millisecond)
 			before := rssFile(t, pid)
-			var after int
-			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-				if after = rssFile(t, pid); after < before/2 {
-					break
-				}
-			}
+			after := rssFileBelow(t, pid, before/2, 5*time.Second)
 			t.Logf("RssFile %d kB at 0.3 s, %d kB after", before, after)
 			if after >= before/2 {
 				t.Errorf("RssFile %d kB at 0.3 s, still %d kB 5 s later: the start-up pages were not released", before, after)
@@ -84,8 +79,8 @@ command = ["sleep", "30"]
 }
 
 // TestTrimAfterWork: under `initbox run`, the pages that work maps back in
-// (here `initbox ctl status` requests) are let go
-// again about 10 s after it (mem.Trimmer, issue #17).
+// (here `initbox ctl status` requests) are let go again about 10 s after
+// it (mem.Trimmer, issue #17).
 func TestTrimAfterWork(t *testing.T) {
 	requirePID1(t)
 	dir, file := svConfig(t, `
@@ -94,38 +89,28 @@ control_socket = "@D@/ctl.sock"
 [services.a]
 command = ["sleep", "60"]
 `)
-	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", initBin, "run", "-c", file)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	pid := startInit(t, runSpec{mode: pid1, args: []string{"run", "-c", file}, timeout: time.Minute}).hostInitPID()
+	// The first release (TestStartupPagesReleased), then work: requests
+	// for 3 s.
+	time.Sleep(300 * time.Millisecond)
+	started := rssFile(t, pid)
+	released := rssFileBelow(t, pid, started/2, 15*time.Second)
+	if released >= started/2 {
+		t.Fatalf("RssFile %d kB at 0.3 s, %d kB 15 s later: no first release to start from", started, released)
 	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	pid, err := firstChild(cmd.Process.Pid, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The first release, then work: requests for 3 s.
-	time.Sleep(2 * time.Second)
-	released := rssFile(t, pid)
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-		if out, err := exec.Command(initBin, "ctl", "--socket", filepath.Join(dir, "ctl.sock"), "status").CombinedOutput(); err != nil {
-			t.Fatalf("initbox ctl status: %v\n%s", err, out)
+		if out, code := ctl(t, filepath.Join(dir, "ctl.sock"), 0, "status"); code != 0 {
+			t.Fatalf("initbox ctl status: exit %d\n%s", code, out)
 		}
 	}
 	worked := rssFile(t, pid)
-	low := worked
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-		if low = min(low, rssFile(t, pid)); low < worked-(worked-released)/2 {
-			break
-		}
-	}
-	t.Logf("RssFile %d kB after the first release, %d kB after the requests, down to %d kB", released, worked, low)
 	if worked <= released {
 		t.Fatalf("the requests mapped nothing back (RssFile %d -> %d kB): the test shows nothing", released, worked)
 	}
-	if low >= worked-(worked-released)/2 {
+	half := worked - (worked-released)/2
+	low := rssFileBelow(t, pid, half, 20*time.Second)
+	t.Logf("RssFile %d kB after the first release, %d kB after the requests, down to %d kB", released, worked, low)
+	if low >= half {
 		t.Errorf("RssFile %d kB after the requests, still at least %d kB 20 s later: not trimmed", worked, low)
 	}
 }

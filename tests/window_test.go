@@ -3,13 +3,10 @@
 package tests
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,33 +78,20 @@ func TestSignalsDuringStart(t *testing.T) {
 	const rounds = 24
 	for round := range rounds {
 		out := filepath.Join(t.TempDir(), "counts")
-		var stderr strings.Builder
-		cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", initBin, "-vvv", "--", self, sigCountArg, out)
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		pid, err := firstChild(cmd.Process.Pid, 5*time.Second)
-		if err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatal(err)
-		}
-		// Rounds start at 0, 0.5, 1, ... 11.5 ms after initbox's exec:
+		p := startInit(t, runSpec{mode: pid1, args: []string{"-vvv", "--", self, sigCountArg, out}})
+		pid := p.hostInitPID()
+		// Rounds start at 0, 0.5, 1, ... 11.5 ms after initbox is seen:
 		// before its handlers, in the window, after it.
 		time.Sleep(time.Duration(round) * 500 * time.Microsecond)
 		for _, s := range sigs {
 			unix.Kill(pid, s)
 		}
-		err = cmd.Wait()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("round %d: %v", round, err)
+		r := p.wait()
+		code := r.code
+		if code == -1 {
+			t.Fatalf("round %d: initbox died of %v\n%s", round, r.signal, r.stderr)
 		}
-		log := stderr.String()
+		log := r.stderr
 		fwd := map[string]int{}
 		for _, line := range strings.Split(log, "\n") {
 			if _, rest, ok := strings.Cut(line, "\tforwarded\t"); ok {
@@ -156,20 +140,4 @@ func isOneOf(s syscall.Signal, set []syscall.Signal) bool {
 		}
 	}
 	return false
-}
-
-// firstChild returns the first child of pid, waiting for it up to d.
-func firstChild(pid int, d time.Duration) (int, error) {
-	file := fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return 0, err
-		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			return strconv.Atoi(f[0])
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
-	return 0, fmt.Errorf("pid %d had no child within %v", pid, d)
 }

@@ -38,6 +38,9 @@ type command struct {
 	// behaviour, so that Ctrl-C and SIGTERM end `initbox ctl` as any
 	// client.
 	init bool
+	// takes are the signals a client takes itself with os/signal, which
+	// signals.Unblock leaves to it.
+	takes []os.Signal
 }
 
 // commands is every subcommand, in the order `initbox --help` lists them.
@@ -46,18 +49,19 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"run", "supervise the services of a TOML config as PID 1", named(runUsage), runSupervisor, true},
-		{"check", "validate a config; errors name file, line and column", named(checkUsage), check, false},
+		{"run", "supervise the services of a TOML config as PID 1", named(runUsage), runSupervisor, true, nil},
+		{"check", "validate a config; errors name file, line and column", named(checkUsage), check, false, nil},
 		{"ctl", "ask a running initbox: status, start, stop, restart, reload, logs, ...",
 			func(string) string { return control.Usage },
-			func(e *env, args []string) int { return control.Ctl(args, os.Stdout, os.Stderr) }, false},
+			func(e *env, args []string) int { return control.Ctl(args, os.Stdout, os.Stderr) }, false, nil},
 		{"exec", "run a program as a running service runs, through the running initbox",
 			func(string) string { return control.ExecUsage },
-			func(e *env, args []string) int { return control.Exec(args, os.Stdin, os.Stdout, os.Stderr) }, false},
-		{"notify", "send sd_notify messages (READY=1, STATUS=...) from a service", named(notifyUsage), runNotify, false},
-		{"spawn", "run PROGRAM or a config as PID 1 of new namespaces, rootless too", named(spawn.Usage), runSpawn, true},
-		{"version", "print initbox's version", named(versionUsage), printVersion, false},
-		{"help", "print the help of initbox or of one command", named(helpUsage), help, false},
+			func(e *env, args []string) int { return control.Exec(args, os.Stdin, os.Stdout, os.Stderr) }, false,
+			control.ExecSignals()},
+		{"notify", "send sd_notify messages (READY=1, STATUS=...) from a service", named(notifyUsage), runNotify, false, nil},
+		{"spawn", "run PROGRAM or a config as PID 1 of new namespaces, rootless too", named(spawn.Usage), runSpawn, true, nil},
+		{"version", "print initbox's version", named(versionUsage), printVersion, false, nil},
+		{"help", "print the help of initbox or of one command", named(helpUsage), help, false, nil},
 	}
 }
 

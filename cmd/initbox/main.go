@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 
 	"github.com/initbox/initbox"
-	"github.com/initbox/initbox/control"
 	"github.com/initbox/initbox/logging"
 	"github.com/initbox/initbox/mem"
 	"github.com/initbox/initbox/pid1"
@@ -57,13 +56,10 @@ func run(argv []string) int {
 		}
 		if c := lookup(args[0]); c != nil {
 			e := &env{name: name}
-			switch {
-			case c.init:
+			if c.init {
 				e.in, e.r = startInit()
-			case c.name == "exec":
-				signals.Unblock(control.ExecSignals()...)
-			default:
-				signals.Unblock()
+			} else {
+				signals.Unblock(c.takes...)
 			}
 			return c.run(e, args[1:])
 		}
