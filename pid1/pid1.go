@@ -130,6 +130,9 @@ wait:
 			break wait
 		}
 	}
+	// A second SIGTERM in the grace period is initbox's, not the dead
+	// program's: through C to sweep.
+	in.Direct(nil)
 	code := e.Code()
 	log.Info("program exited", logging.Int("pid", pid), logging.String("status", e.String()))
 	for _, z := range cfg.ZeroCodes {

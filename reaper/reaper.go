@@ -7,17 +7,31 @@
 // waiter, such as exec.Cmd.Wait, gets ECHILD and loses the status
 // (ramr/go-reaper#2, golang/go#71828). So nothing else in initbox waits.
 // Every child is started through Start, which holds the reaper's lock across
-// fork+exec and the registration of the pid; the SIGCHLD loop drains
+// fork+exec and the registration of the pid; the reaping goroutine drains
 // wait4(-1, WNOHANG) under the same lock. A child that exits before its
 // starter has registered it is therefore reaped only after the registration,
 // and its status reaches its subscriber: the race is closed by the lock, not
 // by luck.
+//
+// The reaping goroutine learns of exits from waitid(P_ALL, WEXITED|WNOWAIT),
+// which sleeps until a child is a zombie and collects nothing, not from
+// SIGCHLD: while there are children SIGCHLD is discarded by the kernel as
+// it is sent (issue #17: a signal per exit cost a handler, the runtime's
+// signal goroutine and a channel hop, the most of initbox's CPU in an
+// orphan storm). With no children at all waitid cannot sleep, yet a
+// process can still become a child without being started here (one that
+// entered the PID namespace from outside is reparented to PID 1 when its
+// parent outside dies) and says so only by SIGCHLD when it exits: so then,
+// and only then, SIGCHLD is taken, on the reaping goroutine's thread
+// (signals.Redirect), not through os/signal, whose first use costs a
+// round trip to the runtime's signal-mask thread and that thread.
 package reaper
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"os/signal"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +39,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/initbox/initbox/signals"
 )
 
 // Exit is what the reaper learnt about a process that ended.
@@ -77,9 +93,11 @@ type Options struct {
 // There is one per process; create it with New before anything forks.
 type Reaper struct {
 	opts Options
-	sigc chan os.Signal
-	stop chan struct{}
-	done chan struct{}
+	// parked is the id of the thread that waits for SIGCHLD while the
+	// process has no children, 0 when none does: Start sends it a SIGCHLD
+	// of its own when it has made a child.
+	parked atomic.Int32
+	stop   chan struct{}
 
 	orphans atomic.Uint64
 
@@ -98,51 +116,200 @@ type Reaper struct {
 	// idle holds channels to close when childless next becomes true.
 	// Guarded by mu.
 	idle []chan struct{}
+	// closed is set by Close: the loop then touches neither SIGCHLD's
+	// disposition nor any child. Guarded by mu.
+	closed bool
 }
 
-// New takes SIGCHLD, reaps whatever is already waiting (a PID 1 may inherit
-// exited children from the program that exec'ed it), and starts the loop
-// that reaps on each SIGCHLD. SIGCHLD is registered synchronously, before
-// New returns, so no exit is missed (runc #5206).
+// chld is SIGCHLD's action as the Go runtime installed it, saved the first
+// time a loop discards SIGCHLD, for Close to put back. One per process, as
+// the disposition is.
+var chld struct {
+	once sync.Once
+	gos  signals.Disposition
+	err  error
+}
+
+// chldSet is SIGCHLD alone, as a signal mask.
+var chldSet = unix.Sigset_t{Val: [16]uint64{1 << (unix.SIGCHLD - 1)}}
+
+// New reaps whatever is already waiting (a PID 1 may inherit exited
+// children from the program that exec'ed it) and starts the goroutine that
+// reaps from then on. Nothing is missed between the two: waitid reports
+// zombies, not events.
 func New(opts Options) *Reaper {
 	r := &Reaper{
 		opts:    opts,
-		sigc:    make(chan os.Signal, 1), // SIGCHLDs coalesce: one drain collects them all
 		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
 		waiters: make(map[int]chan Exit),
 		orphan:  opts.Orphan,
 	}
-	signal.Notify(r.sigc, unix.SIGCHLD)
 	r.drain()
 	go r.loop()
 	return r
 }
 
 func (r *Reaper) loop() {
-	defer close(r.done)
+	if !r.setSIGCHLD(false) {
+		return
+	}
 	for {
+		// Lets whoever the last drain made runnable (a service's waiter,
+		// the tini-mode main goroutine) run before this one blocks in a
+		// syscall with the P: with GOMAXPROCS=1 it would otherwise wait
+		// for sysmon to take the P back.
+		runtime.Gosched()
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
 		select {
-		case <-r.sigc:
-			r.safeDrain()
 		case <-r.stop:
 			return
+		default:
+		}
+		switch err {
+		case nil:
+			r.reap(exitedPid(&info))
+		case unix.EINTR:
+		case unix.ECHILD:
+			if !r.waitChild() {
+				return
+			}
+		default:
+			r.report(os.NewSyscallError("waitid", err))
+			if !r.waitChild() {
+				return
+			}
 		}
 	}
 }
 
-func (r *Reaper) safeDrain() {
+// exitedPid is si_pid of what waitid filled in: on 64-bit Linux the first
+// word of the union after si_signo, si_errno, si_code and padding.
+func exitedPid(info *unix.Siginfo) int {
+	return int(*(*int32)(unsafe.Add(unsafe.Pointer(info), 16)))
+}
+
+// reap collects pid, which waitid reported exited, and hands its Exit to
+// its subscriber or to the Orphan callback. By pid, not wait4(-1): the
+// kernel finds one pid at once, where wait4(-1) walks the list of
+// children up to a zombie, and the whole list, every live child, to say
+// there is none left (issue #17: with 10,000 orphans alive that last walk
+// after every exit was most of the storm's CPU). waitid walks it only to
+// the first zombie, and all of it only when it then sleeps.
+func (r *Reaper) reap(pid int) {
+	var e Exit
+	r.mu.Lock()
+	for {
+		got, err := unix.Wait4(pid, &e.Status, unix.WNOHANG, &e.Rusage)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || got != pid {
+			// ECHILD: ForkExec reaped its own child, whose exec failed,
+			// while Start held the lock. 0: that pid was freed and is a
+			// new child's now, still running.
+			r.mu.Unlock()
+			if err != nil && err != unix.ECHILD {
+				r.report(os.NewSyscallError("wait4", err))
+			}
+			return
+		}
+		break
+	}
+	e.Pid = pid
+	e.Time = time.Now()
+	if c, ok := r.waiters[pid]; ok {
+		delete(r.waiters, pid)
+		c <- e // buffered for one: never blocks
+		r.mu.Unlock()
+		return
+	}
+	r.orphans.Add(1)
+	orphan := r.orphan
+	r.mu.Unlock()
+	if orphan != nil {
+		defer func() {
+			if v := recover(); v != nil {
+				r.report(fmt.Errorf("reaper: recovered from panic: %v", v))
+			}
+		}()
+		orphan(e)
+	}
+}
+
+// waitChild waits, with SIGCHLD taken, until the process may have a child
+// again: Start made one, or one that was not started here exited. It
+// returns false once Close was called.
+func (r *Reaper) waitChild() bool {
+	// Blocked on this thread only for the wait: the kernel discards a
+	// SIGCHLD at its default action only if the main thread, which this
+	// may be, does not block it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_ = unix.PthreadSigmask(unix.SIG_BLOCK, &chldSet, nil) // EINVAL only, for a bad how
+	defer unix.PthreadSigmask(unix.SIG_UNBLOCK, &chldSet, nil)
+	if !r.setSIGCHLD(true) {
+		return false
+	}
+	r.parked.Store(int32(unix.Gettid()))
+	defer r.parked.Store(0)
+	// A child that exited since waitid said ECHILD was announced to the
+	// discarding action: look once more now that SIGCHLD is taken.
+	if r.safeDrain() {
+		for {
+			_, err := signals.Wait(signals.Set(0).Add(unix.SIGCHLD))
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+	}
+	// Discarded again before the unblock: a SIGCHLD still pending here
+	// must not find resend, which would send it back here.
+	return r.setSIGCHLD(false)
+}
+
+// setSIGCHLD has SIGCHLD sent to the calling thread (signals.Redirect) if
+// taken, else discards it. It returns false once Close was called, and
+// then changes nothing: Close put back the runtime's handler.
+func (r *Reaper) setSIGCHLD(taken bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	var err error
+	if taken {
+		err = signals.Redirect(unix.SIGCHLD)
+	} else {
+		chld.once.Do(func() { chld.gos, chld.err = signals.Discard(unix.SIGCHLD) })
+		if err = chld.err; err == nil {
+			_, err = signals.Discard(unix.SIGCHLD)
+		}
+	}
+	if err != nil {
+		// Still correct, only dearer: SIGCHLD stays with the runtime.
+		r.mu.Unlock()
+		r.report(fmt.Errorf("reaper: SIGCHLD: %w", err))
+		r.mu.Lock()
+	}
+	return true
+}
+
+// safeDrain is drain, with a panic in an Orphan callback reported
+// instead of fatal.
+func (r *Reaper) safeDrain() (childless bool) {
 	defer func() {
 		if v := recover(); v != nil && r.opts.Error != nil {
 			r.opts.Error(fmt.Errorf("reaper: recovered from panic: %v", v))
 		}
 	}()
-	r.drain()
+	return r.drain()
 }
 
 // drain reaps every child that has exited, holding mu throughout so that no
-// exit is collected while a fork is between clone and registration.
-func (r *Reaper) drain() {
+// exit is collected while a fork is between clone and registration. It
+// reports whether the process was left with no children.
+func (r *Reaper) drain() (childless bool) {
 	var (
 		orphans   []Exit
 		sawECHILD bool
@@ -186,20 +353,22 @@ func (r *Reaper) drain() {
 		orphan(e)
 	}
 	if !sawECHILD {
-		return
+		return false
 	}
 	// Only after the callbacks, so that whoever waits for Childless has seen
 	// every orphan reported (tini -w logs each one before initbox exits);
 	// and only if nothing was started meanwhile.
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.gen == gen {
-		r.childless = true
-		for _, c := range r.idle {
-			close(c)
-		}
-		r.idle = nil
+	if r.gen != gen {
+		return false
 	}
+	r.childless = true
+	for _, c := range r.idle {
+		close(c)
+	}
+	r.idle = nil
+	return true
 }
 
 func (r *Reaper) report(err error) {
@@ -235,6 +404,12 @@ func (r *Reaper) Start(fork func() (int, error)) (int, <-chan Exit, error) {
 	r.waiters[pid] = c
 	r.gen++
 	r.childless = false
+	if tid := r.parked.Load(); tid != 0 {
+		// Read after the registration, and the loop parks before its last
+		// drain: either that drain sees this child or this wakes it. A
+		// stale id reaches a thread of this process that discards it.
+		_ = unix.Tgkill(os.Getpid(), int(tid), unix.SIGCHLD)
+	}
 	return pid, c, nil
 }
 
@@ -284,12 +459,25 @@ func (r *Reaper) Running() int {
 	return len(r.waiters)
 }
 
-// Close stops the reaping loop and releases SIGCHLD. Children still
-// running are no longer reaped. It is for tests; PID 1 never stops reaping.
+// Close stops reaping: children still running are no longer reaped. The
+// reaping goroutine ends at once if the process has no children, else when
+// the next one exits, and leaves it unreaped; SIGCHLD's handler is the Go
+// runtime's again. It is for tests; PID 1 never stops reaping.
 func (r *Reaper) Close() {
-	signal.Stop(r.sigc)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
 	close(r.stop)
-	<-r.done
+	chld.once.Do(func() { chld.gos, chld.err = signals.Discard(unix.SIGCHLD) })
+	if chld.err == nil {
+		_ = chld.gos.Restore()
+	}
+	if tid := r.parked.Load(); tid != 0 {
+		_ = unix.Tgkill(os.Getpid(), int(tid), unix.SIGCHLD)
+	}
 }
 
 // SetSubreaper makes the calling process a child subreaper

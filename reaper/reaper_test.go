@@ -128,8 +128,8 @@ func TestConcurrentChildrenAndOrphans(t *testing.T) {
 }
 
 // TestExitBeforeRegistration forces the race the lock closes: the child is
-// already a zombie, and SIGCHLD already delivered, before Start registers
-// its pid. The status must still reach the subscriber, not the orphan count.
+// already a zombie, and the reaping goroutine already woken by waitid,
+// before Start registers its pid. The status must still reach the subscriber, not the orphan count.
 func TestExitBeforeRegistration(t *testing.T) {
 	subreaper(t)
 	r := New(Options{})
@@ -142,8 +142,7 @@ func TestExitBeforeRegistration(t *testing.T) {
 				return 0, err
 			}
 			// Wait until the kernel shows the child as a zombie: it has exited
-			// and SIGCHLD is pending for the reaper, which is blocked on the
-			// lock Start holds.
+			// and the reaper, woken, is blocked on the lock Start holds.
 			deadline := time.Now().Add(10 * time.Second)
 			for procState(pid) != "Z" {
 				if time.Now().After(deadline) {
@@ -222,6 +221,89 @@ func TestSignal(t *testing.T) {
 		t.Fatalf("Signal(pid not started by the reaper) = %v, want os.ErrProcessDone", err)
 	}
 	waitChildless(t, r)
+}
+
+// sigCaught reports whether this process catches sig, from the SigCgt
+// line of /proc/self/status: what the kernel would do with it.
+func sigCaught(t *testing.T, sig syscall.Signal) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			var mask uint64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%x", &mask); err != nil {
+				t.Fatalf("SigCgt %q: %v", v, err)
+			}
+			return mask&(1<<(sig-1)) != 0
+		}
+	}
+	t.Fatal("no SigCgt line in /proc/self/status")
+	return false
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s, still not: %s", what)
+		}
+	}
+}
+
+// TestSIGCHLDOnlyWhenChildless checks issue #17's reaping without a signal
+// per exit: while a child runs SIGCHLD is discarded (the kernel sends it to
+// no one), and with no children it is caught again.
+func TestSIGCHLDOnlyWhenChildless(t *testing.T) {
+	subreaper(t)
+	r := New(Options{})
+	defer r.Close()
+	eventually(t, "SIGCHLD caught while childless", func() bool { return sigCaught(t, unix.SIGCHLD) })
+	pid, c, err := r.Start(forkSh("exec sleep 100"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "SIGCHLD discarded while a child runs", func() bool { return !sigCaught(t, unix.SIGCHLD) })
+	if err := r.Signal(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitExit(t, c); e.Code() != 137 {
+		t.Fatalf("got %v, want signal: killed", e)
+	}
+	waitChildless(t, r)
+	eventually(t, "SIGCHLD caught again once childless", func() bool { return sigCaught(t, unix.SIGCHLD) })
+}
+
+// TestChildNotStartedHere: a process can become a child without Start (one
+// that entered the PID namespace from outside is reparented to PID 1 when
+// its parent outside dies), and with no children waitid cannot sleep; its
+// exit must be learnt from SIGCHLD. The test forks such children itself,
+// behind the reaper's back, each once the reaper has parked childless.
+func TestChildNotStartedHere(t *testing.T) {
+	subreaper(t)
+	got := make(chan Exit, 1)
+	r := New(Options{Orphan: func(e Exit) { got <- e }})
+	defer r.Close()
+	for i := range 5 {
+		waitChildless(t, r)
+		eventually(t, "SIGCHLD caught while childless", func() bool { return sigCaught(t, unix.SIGCHLD) })
+		time.Sleep(10 * time.Millisecond) // parked in its select by now, in all likelihood; the test holds either way
+		pid, err := forkSh("exit 3")()
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-got:
+			if e.Pid != pid || e.Code() != 3 {
+				t.Fatalf("round %d: got %v for pid %d, want exit status 3 for pid %d", i, e, e.Pid, pid)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: pid %d, not started by Start, never reaped (state %q)", i, pid, procState(pid))
+		}
+	}
 }
 
 func TestExitCode(t *testing.T) {

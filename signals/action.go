@@ -104,3 +104,60 @@ func (st State) Apply() error {
 	}
 	return nil
 }
+
+// A Disposition is a signal's disposition as the kernel holds it, saved by
+// Discard to be put back by Restore.
+type Disposition struct {
+	sig syscall.Signal
+	act kernelSigaction
+}
+
+// Discard gives sig its default action behind the Go runtime's back and
+// returns the action it had. For a signal whose default is to be ignored
+// (SIGCHLD, SIGWINCH, SIGURG) the kernel then drops it as it is sent: no
+// thread is interrupted, no handler runs. It is for package reaper, which
+// waits for exits with waitid(2) and needs no SIGCHLD while it has
+// children (issue #17). SIG_IGN would not do for SIGCHLD: it makes the
+// kernel reap children itself, and their statuses would be lost.
+func Discard(sig syscall.Signal) (Disposition, error) {
+	a := Disposition{sig: sig}
+	if e := rtSigaction(sig, &kernelSigaction{handler: sigDfl}, &a.act); e != 0 {
+		return Disposition{}, os.NewSyscallError("rt_sigaction", e)
+	}
+	return a, nil
+}
+
+// Restore puts back the action that Discard replaced.
+func (a Disposition) Restore() error {
+	if e := rtSigaction(a.sig, &a.act, nil); e != 0 {
+		return os.NewSyscallError("rt_sigaction", e)
+	}
+	return nil
+}
+
+// Redirect makes sig pend on the calling thread whichever thread the
+// kernel picks for it, until Discard or another Redirect: its handler
+// becomes resend (resend_*.s), which sends it on with tgkill. The caller
+// must be locked to its thread (runtime.LockOSThread), block sig there and
+// take it with Wait. It is for the signals the Go runtime will not let
+// every thread block, such as SIGCHLD: taking one through os/signal costs
+// a round trip to the runtime's signal-mask thread, and that thread.
+func Redirect(sig syscall.Signal) error {
+	if sig <= 0 || sig >= NSIG {
+		return os.NewSyscallError("rt_sigaction", unix.EINVAL)
+	}
+	resendPid = int32(os.Getpid())
+	resendTid[sig] = int32(unix.Gettid())
+	return setAction([]syscall.Signal{sig}, resendAddr())
+}
+
+// Wait returns the lowest signal of set pending for the calling thread or
+// the process, once there is one: rt_sigtimedwait(2), which takes it. The
+// signals of set must be blocked on the calling thread.
+func Wait(set Set) (syscall.Signal, error) {
+	sig, err := sigwait(set)
+	if err != nil {
+		return 0, os.NewSyscallError("rt_sigtimedwait", err)
+	}
+	return sig, nil
+}

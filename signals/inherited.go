@@ -39,6 +39,27 @@ const waitableSet = 1<<(10-1) | 1<<(12-1) | 1<<(14-1) | 1<<(18-1) | 1<<(20-1) |
 	1<<(24-1) | 1<<(25-1) | 1<<(26-1) | 1<<(28-1) | 1<<(29-1) | 1<<(30-1) |
 	0xfffffffc00000000 // 35–64: bits 34 to 63
 
+// resendable are the signals that, with the entry point, the intake takes
+// on its thread too although the runtime unblocks them in every thread it
+// makes (runtime.blockableSig: _SigKill, _SigThrow or _SigUnblock) and
+// dies or dumps for them: HUP INT QUIT ABRT TERM STKFLT. Their handler is
+// resend (resend_*.s), which sends each on to the intake's thread. With
+// os/signal each cost a round trip to the runtime's signal-mask thread
+// before the first fork, and that thread and os/signal's goroutine had to
+// start (issue #17); a forwarded SIGTERM now wakes two threads, not four.
+const resendable = 1<<(1-1) | 1<<(2-1) | 1<<(3-1) | 1<<(6-1) | 1<<(15-1) | 1<<(16-1)
+
+// resendPid and resendTid are where resend sends a signal: the process,
+// and the thread that takes the signal. Each is set before its signal has
+// resend as its handler.
+var (
+	resendPid int32
+	resendTid [NSIG]int32
+)
+
+// resendAddr returns the address of resend.
+func resendAddr() uintptr
+
 // waitable is waitableSet where entry can read it: data, not code.
 var waitable uint64 = waitableSet
 

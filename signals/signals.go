@@ -10,6 +10,9 @@
 // every other process of the namespace (pid_namespaces(7)). Notify is therefore the first thing
 // initbox does.
 //
+// (With the entry point, the intake takes them on a thread of its own
+// instead, see below, and os/signal is not used at all.)
+//
 // What is never forwarded, and why:
 //   - SIGURG is the Go runtime's own preemption signal (golang/go#37942); a
 //     genuine SIGURG for the child cannot be told apart from it, so the
@@ -17,8 +20,8 @@
 //   - SIGCHLD belongs to the reaper.
 //   - SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP and SIGSYS are
 //     synchronous: they describe a fault of the process that receives them.
-//     Sent with kill to initbox they are taken and dropped, so that they
-//     cannot kill PID 1 and orphan the child, as they do tini (krallin/tini#104).
+//     Sent with kill to initbox they are dropped, so that they cannot kill
+//     PID 1 and orphan the child, as they do tini (krallin/tini#104).
 //   - SIGPIPE is what a write to a closed log pipe raises in initbox itself.
 //
 // SIGTTIN and SIGTTOU are ignored, as tini does, so that an initbox in the
@@ -30,10 +33,14 @@
 // Real-time signals SIGRTMIN (34) to SIGRTMAX (64) are forwarded, except 34,
 // which the Go runtime reserves (like 32 and 33, which glibc reserves).
 //
-// Two ways in (issue #17): the signals a Go program may keep blocked in
-// every thread are blocked by initbox's entry point before the runtime
-// starts and taken with sigtimedwait, as tini takes them (see
-// waitableSet); the others through os/signal.
+// One way in with the entry point (issue #17): a thread of the intake
+// takes every signal it handles with sigtimedwait, as tini takes them.
+// Those a Go program may keep blocked in every thread are blocked by the
+// entry point before the runtime starts (see waitableSet); those the
+// runtime unblocks in every thread it makes are sent on to that thread by
+// a handler of ours (see resendable); the faults and SIGPIPE are ignored
+// through os/signal, which costs no round trip to the runtime. Without
+// the entry point (go test) they are taken through os/signal.Notify.
 package signals
 
 import (
@@ -115,8 +122,11 @@ type Intake struct {
 	// os/signal drops a signal rather than block when a channel is full.
 	C <-chan os.Signal
 
-	c      chan os.Signal
-	jobctl []syscall.Signal // SIGTTIN and SIGTTOU unless inherited ignored
+	c chan os.Signal
+	// forkDefault are the signals initbox ignores that a child must get
+	// at their default (see Fork): SIGTTIN and SIGTTOU, and SIGPIPE with
+	// the entry point, unless inherited ignored.
+	forkDefault []syscall.Signal
 	// ignored is what was ignored at start; see Notify.
 	ignored Set
 	// restTaken is closed once Notify's goroutine has taken the signals
@@ -149,7 +159,10 @@ func Notify() *Intake {
 	in := &Intake{c: make(chan os.Signal, 2048), restTaken: make(chan struct{})}
 	in.C = in.c
 	waited := Set(entryBlocked)
-	var take, rest, ignore []os.Signal
+	var (
+		take, rest, ignore, drop []os.Signal
+		resent                   []syscall.Signal
+	)
 	for n := 1; n < NSIG; n++ {
 		sig := syscall.Signal(n)
 		a := Classify(sig)
@@ -165,23 +178,55 @@ func Notify() *Intake {
 			ignore = append(ignore, sig)
 			continue
 		}
-		if a == Ignore {
-			in.jobctl = append(in.jobctl, sig)
-			continue
-		}
-		if urgent(sig) || entryRan != 0 {
+		switch {
+		case a == Ignore:
+			in.forkDefault = append(in.forkDefault, sig)
+		case entryRan == 0:
+			if urgent(sig) {
+				take = append(take, sig)
+			} else {
+				rest = append(rest, sig)
+			}
+		case Set(resendable).Has(sig):
+			resent = append(resent, sig)
+		case sig == unix.SIGPIPE:
+			// Dropped all the same, and without a round trip to the
+			// runtime's signal-mask thread: ignored, which also keeps a
+			// write to a closed stdout from killing initbox (os/signal),
+			// and at its default in each child (Fork).
+			in.forkDefault = append(in.forkDefault, sig)
+		case a == Drop:
+			// The faults: the runtime keeps its handler, so that a real
+			// fault still panics, and drops one sent with kill because it
+			// is ignored, where it would otherwise dump and exit.
+			drop = append(drop, sig)
+		default:
 			take = append(take, sig)
-		} else {
-			rest = append(rest, sig)
 		}
 	}
-	signal.Notify(in.c, take...)
-	for _, sig := range in.jobctl {
+	if len(take) > 0 {
+		signal.Notify(in.c, take...)
+	}
+	for _, sig := range in.forkDefault {
 		ignore = append(ignore, sig)
 	}
-	signal.Ignore(ignore...)
-	if waited != 0 {
-		go in.wait(waited)
+	signal.Ignore(append(ignore, drop...)...)
+	if waited != 0 || len(resent) > 0 {
+		set := waited
+		for _, sig := range resent {
+			set = set.Add(sig)
+		}
+		tid := make(chan int32, 1)
+		go in.wait(set, tid)
+		if len(resent) > 0 {
+			t := <-tid
+			for _, sig := range resent {
+				resendTid[sig] = t
+			}
+			// The runtime's handler of each is replaced, not consulted:
+			// it would kill or dump the process for them.
+			_ = setAction(resent, resendAddr()) // fails only for a bad signal number
+		}
 	}
 	if len(rest) == 0 {
 		close(in.restTaken)
@@ -194,35 +239,48 @@ func Notify() *Intake {
 	return in
 }
 
-// Direct has f called for each signal of waitableSet, on the thread that
-// took it with sigtimedwait, instead of sending it on C: tini mode
+// Direct has f called for each signal of waitableSet and resendable, on
+// the thread that took it with sigtimedwait, instead of sending it on C
+// (Direct(nil): on C again): tini mode
 // forwards it from there, so that a forwarded signal wakes one thread, as
 // under tini, not the runtime's signal thread and then the goroutine
 // reading C (issue #17: 1.65 x tini's latency). f must not block. Those
 // taken before Direct went to C.
-func (in *Intake) Direct(f func(syscall.Signal)) { in.direct.Store(&f) }
+func (in *Intake) Direct(f func(syscall.Signal)) {
+	if f == nil {
+		in.direct.Store(nil)
+		return
+	}
+	in.direct.Store(&f)
+}
 
-// wait takes the signals of set, which every thread blocks (entry), for as
-// long as the process lives.
-func (in *Intake) wait(set Set) {
+// wait takes the signals of set, for as long as the process lives: those
+// every thread blocks (entry), and those resend sends on to this thread,
+// whose id it sends on tid once they are blocked here.
+func (in *Intake) wait(set Set, tid chan<- int32) {
 	// This thread takes only set: blocked here, the others go to the
-	// runtime's threads, and a SIGCHLD per orphan does not interrupt the
-	// wait (issue #17: a 10,000-orphan storm took a fifth more CPU). Not
-	// the runtime's own (URG, PROF, 32-34) nor the faults, which must
-	// reach the thread that caused them. Locked for good: the mask stays
-	// with the thread.
+	// runtime's threads. Not the runtime's own (URG, PROF, 32-34) nor the
+	// faults, which must reach the thread that caused them, nor SIGCHLD.
+	// Locked for good: the mask stays with the thread.
 	runtime.LockOSThread()
 	var here Set
 	for n := 1; n < NSIG; n++ {
 		switch sig := syscall.Signal(n); {
 		case Classify(sig) == Runtime:
 		case sig == unix.SIGSEGV, sig == unix.SIGBUS, sig == unix.SIGFPE, sig == unix.SIGILL, sig == unix.SIGTRAP:
+		case sig == unix.SIGCHLD:
+			// Not blocked by any thread for long: the kernel discards a
+			// SIGCHLD at its default action only if the process's main
+			// thread, which this one may be, does not block it (package
+			// reaper).
 		default:
 			here = here.Add(sig)
 		}
 	}
 	mask := unix.Sigset_t{Val: [16]uint64{uint64(here)}}
 	_ = unix.PthreadSigmask(unix.SIG_BLOCK, &mask, nil) // EINVAL only, for a bad how
+	resendPid = int32(os.Getpid())
+	tid <- int32(unix.Gettid())
 	for {
 		sig, err := sigwait(set)
 		if err == syscall.EINTR {
@@ -323,21 +381,21 @@ func (in *Intake) TakeRest() { <-in.restTaken }
 func (in *Intake) Ignored() Set { return in.ignored }
 
 // Fork calls fork, which starts a child process, so that the child execs
-// with SIGTTIN and SIGTTOU at their default disposition although initbox
-// ignores them: SIG_IGN survives exec, a caught signal is reset to SIG_DFL
+// with SIGTTIN and SIGTTOU (and, with the entry point, SIGPIPE) at their
+// default disposition although initbox ignores them: SIG_IGN survives exec, a caught signal is reset to SIG_DFL
 // (golang/go#21078). For the length of fork they are caught by a handler
 // that does nothing, set with rt_sigaction directly: through os/signal
 // each signal would be a round trip to the runtime's signal-mask thread,
 // 0.7 ms of every start here (issue #17). Calls must not overlap; the
 // reaper's lock serialises them.
 func (in *Intake) Fork(fork func() (int, error)) (int, error) {
-	if len(in.jobctl) == 0 {
+	if len(in.forkDefault) == 0 {
 		return fork()
 	}
-	if err := catchNoop(in.jobctl); err != nil {
+	if err := catchNoop(in.forkDefault); err != nil {
 		return 0, err
 	}
-	defer ignoreAgain(in.jobctl) // cannot fail where catchNoop did not: EINVAL and EFAULT are its errors
+	defer ignoreAgain(in.forkDefault) // cannot fail where catchNoop did not: EINVAL and EFAULT are its errors
 	return fork()
 }
 

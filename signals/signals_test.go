@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,5 +139,55 @@ func TestForkJobControl(t *testing.T) {
 	}
 	if Set(n)&jobctl != 0 {
 		t.Errorf("child: SigIgn %016x has SIGTTIN or SIGTTOU", n)
+	}
+}
+
+// TestRedirect: a signal the runtime would kill the process for (SIGHUP,
+// unasked for), sent to the process, must reach the thread that
+// Redirect'ed it, which blocks it, through resend and Wait, again and
+// again.
+func TestRedirect(t *testing.T) {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread's mask is changed
+		hup := unix.Sigset_t{Val: [16]uint64{1 << (unix.SIGHUP - 1)}}
+		_ = unix.PthreadSigmask(unix.SIG_BLOCK, &hup, nil)
+		before, err := Discard(unix.SIGHUP)
+		if err != nil {
+			done <- err
+			return
+		}
+		err = func() error {
+			if err := Redirect(unix.SIGHUP); err != nil {
+				return err
+			}
+			for i := range 20 {
+				// Process-directed: the kernel gives it to a thread that
+				// does not block it, whose handler is resend.
+				if err := unix.Kill(os.Getpid(), unix.SIGHUP); err != nil {
+					return err
+				}
+				sig, err := Wait(Set(0).Add(unix.SIGHUP))
+				if err != nil || sig != unix.SIGHUP {
+					return fmt.Errorf("round %d: Wait = %v, %v; want SIGHUP", i, sig, err)
+				}
+			}
+			return nil
+		}()
+		if rerr := before.Restore(); err == nil {
+			err = rerr
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a redirected SIGHUP never reached the waiting thread")
+	}
+	if got := statusSet(t, os.Getpid(), "SigPnd"); got.Has(unix.SIGHUP) {
+		t.Errorf("SIGHUP still pending for the process: %#x", uint64(got))
 	}
 }
