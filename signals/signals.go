@@ -132,6 +132,9 @@ type Intake struct {
 	// restTaken is closed once Notify's goroutine has taken the signals
 	// that are not urgent.
 	restTaken chan struct{}
+	// resent, if not nil, is closed once the signals of resendable are
+	// taken; Fork waits for it.
+	resent chan struct{}
 	// direct, if set, takes the waited signals instead of C; see Direct.
 	direct atomic.Pointer[func(syscall.Signal)]
 }
@@ -216,17 +219,8 @@ func Notify() *Intake {
 		for _, sig := range resent {
 			set = set.Add(sig)
 		}
-		tid := make(chan int32, 1)
-		go in.wait(set, tid)
-		if len(resent) > 0 {
-			t := <-tid
-			for _, sig := range resent {
-				resendTid[sig] = t
-			}
-			// The runtime's handler of each is replaced, not consulted:
-			// it would kill or dump the process for them.
-			_ = setAction(resent, resendAddr()) // fails only for a bad signal number
-		}
+		in.resent = make(chan struct{})
+		go in.wait(set, resent)
 	}
 	if len(rest) == 0 {
 		close(in.restTaken)
@@ -255,9 +249,12 @@ func (in *Intake) Direct(f func(syscall.Signal)) {
 }
 
 // wait takes the signals of set, for as long as the process lives: those
-// every thread blocks (entry), and those resend sends on to this thread,
-// whose id it sends on tid once they are blocked here.
-func (in *Intake) wait(set Set, tid chan<- int32) {
+// every thread blocks (entry), and resent, which it has resend send on to
+// this thread once they are blocked here; then it closes in.resent. Not
+// waited for by Notify: main keeps its thread and goes on, and Fork waits
+// (issue #17: waiting here made the runtime start a thread for main on
+// the way to the first fork).
+func (in *Intake) wait(set Set, resent []syscall.Signal) {
 	// This thread takes only set: blocked here, the others go to the
 	// runtime's threads. Not the runtime's own (URG, PROF, 32-34) nor the
 	// faults, which must reach the thread that caused them, nor SIGCHLD.
@@ -280,7 +277,14 @@ func (in *Intake) wait(set Set, tid chan<- int32) {
 	mask := unix.Sigset_t{Val: [16]uint64{uint64(here)}}
 	_ = unix.PthreadSigmask(unix.SIG_BLOCK, &mask, nil) // EINVAL only, for a bad how
 	resendPid = int32(os.Getpid())
-	tid <- int32(unix.Gettid())
+	tid := int32(unix.Gettid())
+	for _, sig := range resent {
+		resendTid[sig] = tid
+	}
+	// The runtime's handler of each is replaced, not consulted: it would
+	// kill or dump the process for them.
+	_ = setAction(resent, resendAddr()) // fails only for a bad signal number
+	close(in.resent)
 	for {
 		sig, err := sigwait(set)
 		if err == syscall.EINTR {
@@ -388,7 +392,14 @@ func (in *Intake) Ignored() Set { return in.ignored }
 // each signal would be a round trip to the runtime's signal-mask thread,
 // 0.7 ms of every start here (issue #17). Calls must not overlap; the
 // reaper's lock serialises them.
+//
+// The first Fork also waits until the signals Notify left to its goroutine
+// are taken (DESIGN: every signal whose unhandled arrival would kill the
+// process is taken before the first fork).
 func (in *Intake) Fork(fork func() (int, error)) (int, error) {
+	if in.resent != nil {
+		<-in.resent
+	}
 	if len(in.forkDefault) == 0 {
 		return fork()
 	}
