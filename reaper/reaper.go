@@ -217,14 +217,10 @@ func (r *Reaper) reap(pid int) {
 		break
 	}
 	e.Pid = pid
-	e.Time = time.Now()
-	if c, ok := r.waiters[pid]; ok {
-		delete(r.waiters, pid)
-		c <- e // buffered for one: never blocks
+	if !r.deliver(&e) {
 		r.mu.Unlock()
 		return
 	}
-	r.orphans.Add(1)
 	orphan := r.orphan
 	r.mu.Unlock()
 	if orphan != nil {
@@ -235,6 +231,19 @@ func (r *Reaper) reap(pid int) {
 		}()
 		orphan(e)
 	}
+}
+
+// deliver stamps e and hands it to the subscriber of e.Pid, if Start
+// registered it; else it counts an orphan and reports true. mu is held.
+func (r *Reaper) deliver(e *Exit) (orphan bool) {
+	e.Time = time.Now()
+	if c, ok := r.waiters[e.Pid]; ok {
+		delete(r.waiters, e.Pid)
+		c <- *e // buffered for one: never blocks
+		return false
+	}
+	r.orphans.Add(1)
+	return true
 }
 
 // waitChild waits, with SIGCHLD taken, until the process may have a child
@@ -336,13 +345,9 @@ func (r *Reaper) drain() (childless bool) {
 			break
 		}
 		e.Pid = pid
-		e.Time = time.Now()
-		if c, ok := r.waiters[pid]; ok {
-			delete(r.waiters, pid)
-			c <- e // buffered for one: never blocks
+		if !r.deliver(&e) {
 			continue
 		}
-		r.orphans.Add(1)
 		if r.orphan != nil {
 			orphans = append(orphans, e)
 		}
