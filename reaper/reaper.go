@@ -290,8 +290,9 @@ func (r *Reaper) setSIGCHLD(taken bool) bool {
 	if taken {
 		err = signals.Redirect(unix.SIGCHLD)
 	} else {
-		chld.once.Do(func() { chld.gos, chld.err = signals.Discard(unix.SIGCHLD) })
-		if err = chld.err; err == nil {
+		first := false
+		chld.once.Do(func() { chld.gos, chld.err = signals.Discard(unix.SIGCHLD); first = true })
+		if err = chld.err; err == nil && !first {
 			_, err = signals.Discard(unix.SIGCHLD)
 		}
 	}
